@@ -1,1 +1,39 @@
-pub fn x() {}
+//! The chat server as a library; the `chatserver` binary is a thin shell.
+//!
+//! Data flows one way: socket -> [`session`] (decode, authenticate, rate
+//! limit) -> [`service`] (rules, store reads and writes) -> [`writer`]
+//! (batched message commits) -> [`router`] -> [`hub`] (this node's
+//! sessions) -> [`outbox`] -> socket.
+//!
+//! - [`config`]: every setting, from flags or the environment.
+//! - [`server`]: listener, connection limit, graceful shutdown.
+//! - [`session`]: one connection.
+//! - [`outbox`]: a connection's bounded outgoing queue.
+//! - [`hub`]: this node's sessions by user id.
+//! - [`router`]: delivery of events to users.
+//! - [`service`]: the operations.
+//! - [`writer`]: group commit of messages and acks.
+//! - [`store`]: the `Store` trait and its SQL backends; the only SQL.
+//! - [`auth`]: password hashes and tokens.
+//! - [`ids`]: cluster-unique, time-ordered message ids.
+//! - [`limits`]: per-connection rate limit.
+//! - [`testing`]: a server and a raw client for tests.
+
+pub mod auth;
+pub mod config;
+pub mod hub;
+pub mod ids;
+pub mod limits;
+pub mod metrics;
+pub mod node;
+pub mod outbox;
+pub mod router;
+pub mod server;
+pub mod service;
+pub mod session;
+pub mod store;
+pub mod testing;
+pub mod writer;
+
+pub use config::Config;
+pub use server::Server;

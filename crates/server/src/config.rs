@@ -1,0 +1,134 @@
+//! Every setting of a node, from the command line or the environment.
+//!
+//! One struct, passed explicitly: two nodes can run in one process (tests
+//! do) with different settings.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::store::SqliteSync;
+
+/// A chat server node: accounts, friends, groups, one-to-one and group
+/// chat, with offline delivery. Alone it stores everything in an SQLite
+/// file; several nodes share MySQL/MariaDB.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chatserver", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(default_value = "127.0.0.1", env = "CHAT_HOST")]
+    pub host: String,
+
+    /// TCP port to listen on (0 picks a free one).
+    #[arg(default_value_t = 6000, env = "CHAT_PORT")]
+    pub port: u16,
+
+    /// Store: sqlite://PATH (created when missing) or
+    /// mysql://USER:PASS@HOST:PORT/DB.
+    #[arg(long, env = "CHAT_DB", default_value = "sqlite://data/chat.db")]
+    pub db: String,
+
+    /// SQLite durability: `full` fsyncs every commit (survives power
+    /// loss), `normal` survives a crash of the server but not of the
+    /// machine.
+    #[arg(long, env = "CHAT_SQLITE_SYNC", value_enum, default_value = "full")]
+    pub sqlite_sync: SqliteSync,
+
+    /// Database connections (SQLite: read connections; writes use one).
+    #[arg(long, env = "CHAT_DB_POOL", default_value_t = 8)]
+    pub db_pool: u32,
+
+    /// Maximum frame length in bytes; a longer line gets `frame_too_large`
+    /// and the connection is closed.
+    #[arg(long, env = "CHAT_MAX_FRAME", default_value_t = chat_proto::DEFAULT_MAX_FRAME)]
+    pub max_frame: usize,
+
+    /// Bytes that may wait in one connection's outgoing queue; a reader
+    /// that falls further behind is disconnected.
+    #[arg(long, env = "CHAT_OUTBOX_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub outbox_bytes: usize,
+
+    /// Maximum simultaneous connections; more are told `unavailable` and
+    /// closed.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 200_000)]
+    pub max_connections: usize,
+
+    /// Requests per second allowed on one connection (sustained).
+    #[arg(long, env = "CHAT_RATE", default_value_t = 2000)]
+    pub rate: u32,
+
+    /// Requests one connection may send in a burst above the rate.
+    #[arg(long, env = "CHAT_BURST", default_value_t = 4000)]
+    pub burst: u32,
+
+    /// Seconds without any frame from the client before the server closes
+    /// the connection.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = 300)]
+    pub idle_timeout: u64,
+
+    /// Failed logins allowed on one connection before it is closed.
+    #[arg(long, env = "CHAT_MAX_FAILED_LOGINS", default_value_t = 5)]
+    pub max_failed_logins: u32,
+
+    /// Days a login token stays valid.
+    #[arg(long, env = "CHAT_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub token_ttl_days: u64,
+
+    /// Most messages and acks committed in one transaction.
+    #[arg(long, env = "CHAT_WRITE_BATCH", default_value_t = 2048)]
+    pub write_batch: usize,
+
+    /// argon2id memory cost in KiB (19456 = 19 MiB, OWASP's minimum).
+    #[arg(long, env = "CHAT_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id passes.
+    #[arg(long, env = "CHAT_ARGON2_PASSES", default_value_t = 2)]
+    pub argon2_passes: u32,
+
+    /// Seconds to finish requests in flight at shutdown before closing
+    /// connections anyway.
+    #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or
+    /// `chatserver=debug`.
+    #[arg(long, env = "CHAT_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// Settings for a node on 127.0.0.1:0 with the given store; everything
+    /// else at its default, argon2 made cheap.
+    pub fn for_tests(db: impl Into<String>) -> Config {
+        let mut c = Config::parse_from(["chatserver", "127.0.0.1", "0"]);
+        c.db = db.into();
+        c.argon2_memory_kib = 1024;
+        c.argon2_passes = 1;
+        c.sqlite_sync = SqliteSync::Normal;
+        c
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout.max(1))
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_days.max(1) * 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_positionals() {
+        let c = Config::parse_from(["chatserver"]);
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6000));
+        assert_eq!(c.db, "sqlite://data/chat.db");
+        assert_eq!(c.max_frame, 65536);
+        let c = Config::parse_from(["chatserver", "0.0.0.0", "6002", "--db", "sqlite:///tmp/x.db"]);
+        assert_eq!((c.host.as_str(), c.port, c.db.as_str()), ("0.0.0.0", 6002, "sqlite:///tmp/x.db"));
+    }
+}

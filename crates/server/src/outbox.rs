@@ -1,0 +1,265 @@
+//! Each connection's outgoing queue: bounded in bytes, shared between the
+//! session (replies) and the hub (events from other sessions).
+//!
+//! Pushing never blocks and never waits for the socket. When a reader falls
+//! so far behind that its queue passes the limit, the queue is closed and
+//! the connection dropped: one slow client must never hold memory or
+//! delay anyone else.
+//!
+//! During a login the queue can *hold* live events, so that the login reply
+//! and the replay of unacked messages go out first, in order; the held
+//! events follow, minus those the replay already carried.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+
+/// One encoded frame, and the message id when it is a `msg` event.
+#[derive(Debug, Clone)]
+pub struct OutFrame {
+    pub bytes: Bytes,
+    pub msg_id: Option<u64>,
+}
+
+/// The sending side, shared by the session and the hub.
+#[derive(Debug)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes pushed and not yet written to the socket.
+    queued: AtomicUsize,
+    limit: usize,
+    /// Set when the connection is closing (or overflowed).
+    closed: AtomicBool,
+    /// Set when the reader fell behind by more than `limit`.
+    overflowed: AtomicBool,
+    /// Wakes those waiting for the queue to close or overflow.
+    closed_notify: Notify,
+    /// Wakes those waiting for the queue to shrink (a paced replay).
+    space_notify: Notify,
+    holding: AtomicBool,
+    held: Mutex<Option<Vec<OutFrame>>>,
+}
+
+/// The receiving side, owned by the connection's writer.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl Outbox {
+    /// A queue that closes when more than `limit` bytes wait.
+    pub fn new(limit: usize) -> (std::sync::Arc<Outbox>, OutboxReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outbox = Outbox {
+            tx,
+            queued: AtomicUsize::new(0),
+            limit,
+            closed: AtomicBool::new(false),
+            overflowed: AtomicBool::new(false),
+            closed_notify: Notify::new(),
+            space_notify: Notify::new(),
+            holding: AtomicBool::new(false),
+            held: Mutex::new(None),
+        };
+        (std::sync::Arc::new(outbox), OutboxReceiver { rx })
+    }
+
+    /// Queues a frame for the socket. Returns false when the queue is
+    /// closed (now or before).
+    pub fn push(&self, bytes: Bytes) -> bool {
+        if self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let n = bytes.len();
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before + n > self.limit {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            self.overflow();
+            return false;
+        }
+        if self.tx.send(bytes).is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Queues an event from elsewhere: held while a login replay runs.
+    pub fn push_event(&self, frame: OutFrame) -> bool {
+        if self.holding.load(Ordering::Acquire) {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(buf) = held.as_mut() {
+                let held_bytes: usize = buf.iter().map(|f| f.bytes.len()).sum();
+                if held_bytes + frame.bytes.len() > self.limit {
+                    drop(held);
+                    self.overflow();
+                    return false;
+                }
+                buf.push(frame);
+                return true;
+            }
+        }
+        self.push(frame.bytes)
+    }
+
+    /// Starts holding events (before the session joins the hub).
+    pub fn hold(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        *held = Some(Vec::new());
+        self.holding.store(true, Ordering::Release);
+    }
+
+    /// Sends the held events, skipping `msg` events whose id is in `sent`,
+    /// and stops holding.
+    pub fn release(&self, sent: &HashSet<u64>) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(buf) = held.take() {
+            for f in buf {
+                if f.msg_id.is_some_and(|id| sent.contains(&id)) {
+                    continue;
+                }
+                self.push(f.bytes);
+            }
+        }
+        self.holding.store(false, Ordering::Release);
+    }
+
+    fn overflow(&self) {
+        self.closed.store(true, Ordering::Release);
+        if !self.overflowed.swap(true, Ordering::AcqRel) {
+            tracing::warn!(limit = self.limit, "outgoing queue full: dropping slow reader");
+        }
+        self.closed_notify.notify_waiters();
+        self.space_notify.notify_waiters();
+    }
+
+    /// Closes the queue: pushes fail from now on; what is queued is still
+    /// written.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.closed_notify.notify_waiters();
+        self.space_notify.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether the reader fell too far behind.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Waits until at most `level` bytes are queued, or the queue closes.
+    /// Used to pace a long replay by the client's reading speed.
+    pub async fn wait_below(&self, level: usize) {
+        loop {
+            let notified = self.space_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() || self.queued_bytes() <= level {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once the queue is closed, for whatever reason.
+    pub async fn wait_closed(&self) {
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once the reader has fallen too far behind.
+    pub async fn wait_overflow(&self) {
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.overflowed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Called by the writer when bytes reached the socket.
+    fn written(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.space_notify.notify_waiters();
+    }
+}
+
+/// What the writer should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Frames were appended to the buffer: write them.
+    Write,
+    /// The queue was closed and everything in it has been handed out.
+    Closed,
+    /// The reader fell too far behind: drop the connection now.
+    Overflowed,
+}
+
+impl OutboxReceiver {
+    /// Waits for frames and appends as many as are ready (up to about
+    /// `max` bytes) to `buf`.
+    pub async fn next_batch(&mut self, outbox: &Outbox, buf: &mut Vec<u8>, max: usize) -> Next {
+        let first = loop {
+            if outbox.overflowed.load(Ordering::Acquire) {
+                return Next::Overflowed;
+            }
+            match self.rx.try_recv() {
+                Ok(b) => break b,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            let notified = outbox.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if outbox.is_closed() {
+                // Closed after the queue was seen empty; a push that raced
+                // the close is picked up by the next try_recv.
+                match self.rx.try_recv() {
+                    Ok(b) => break b,
+                    Err(_) => return Next::Closed,
+                }
+            }
+            tokio::select! {
+                f = self.rx.recv() => match f {
+                    Some(b) => break b,
+                    None => return Next::Closed,
+                },
+                _ = notified => continue,
+            }
+        };
+        buf.extend_from_slice(&first);
+        while buf.len() < max {
+            match self.rx.try_recv() {
+                Ok(b) => buf.extend_from_slice(&b),
+                Err(_) => break,
+            }
+        }
+        Next::Write
+    }
+
+    /// Reports `n` bytes as written.
+    pub fn ack_written(&self, outbox: &Outbox, n: usize) {
+        outbox.written(n);
+    }
+}

@@ -1,0 +1,182 @@
+//! The listener: accepts connections up to the limit, runs a session for
+//! each, and shuts down in order: stop accepting, let sessions answer what
+//! they have read, flush the writer, close the store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Passwords;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::ids::{IdGen, now_ms};
+use crate::node::Node;
+use crate::router::Router;
+use crate::store::{SqlStore, Store, StoreOptions};
+use crate::writer::Writer;
+
+/// A bound, ready node.
+pub struct Server {
+    listener: TcpListener,
+    node: Node,
+    store: Arc<SqlStore>,
+    writer_task: JoinHandle<()>,
+    writer_stop: CancellationToken,
+}
+
+impl Server {
+    /// Opens the store (running migrations), starts the writer and binds
+    /// the listener.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let opts = StoreOptions {
+            sqlite_sync: config.sqlite_sync,
+            pool_size: config.db_pool,
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(
+            SqlStore::open(&config.db, &opts)
+                .await
+                .with_context(|| format!("cannot open the store {}", config.db))?,
+        );
+        let floor = store.max_message_id().await?;
+        let ids = Arc::new(IdGen::new(0, floor));
+        let hub = Arc::new(Hub::new());
+        let router = Router::local(hub);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let writer_stop = CancellationToken::new();
+        let (writer, writer_task) = Writer::start(
+            dyn_store.clone(),
+            ids,
+            router.clone(),
+            config.write_batch,
+            writer_stop.clone(),
+        );
+        let passwords = Passwords::new(
+            config.argon2_memory_kib,
+            config.argon2_passes,
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )?;
+        let dummy_hash = passwords.hash("not anyone's password".into()).await?;
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let node = Node::new(config, dyn_store, router, writer, passwords, dummy_hash);
+        Ok(Server {
+            listener,
+            node,
+            store,
+            writer_task,
+            writer_stop,
+        })
+    }
+
+    /// Where the server listens.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The store's URL, without credentials.
+    pub fn store_description(&self) -> &str {
+        self.store.describe()
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Server {
+            listener,
+            node,
+            store,
+            writer_task,
+            writer_stop,
+        } = self;
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(node.config.max_connections));
+        let housekeeping = tokio::spawn(housekeeping(node.clone(), cancel.clone()));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let node = node.clone();
+                            let cancel = cancel.clone();
+                            tracker.spawn(async move {
+                                crate::metrics::connection_opened();
+                                crate::session::serve(node, stream, peer, cancel).await;
+                                crate::metrics::connection_closed();
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "connection limit reached; refusing");
+                            tracker.spawn(refuse(stream));
+                        }
+                    },
+                    Err(e) => {
+                        // Out of file descriptors, usually: wait for some to
+                        // be released rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        drop(listener);
+        cancel.cancel();
+        tracker.close();
+        let grace = Duration::from_secs(node.config.shutdown_grace);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!("some connections did not finish within the grace period");
+            for s in node.router.hub().all_sessions() {
+                s.outbox.close();
+            }
+        }
+        writer_stop.cancel();
+        let _ = writer_task.await;
+        housekeeping.abort();
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Tells a client over the connection limit why it is being closed.
+async fn refuse(mut stream: TcpStream) {
+    let line = chat_proto::reply::err_line(
+        None,
+        chat_proto::ErrorCode::Unavailable,
+        "the server is at its connection limit; try again later",
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Periodic chores: dropping expired tokens.
+async fn housekeeping(node: Node, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {
+                match node.store.purge_tokens(now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(tokens = n, "expired tokens purged"),
+                    Err(e) => tracing::warn!(error = %e, "token purge failed"),
+                }
+            }
+        }
+    }
+}

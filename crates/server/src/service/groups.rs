@@ -1,0 +1,152 @@
+//! Groups: create, join, quit, delete, list members. Only the creator may
+//! delete a group, and the creator cannot quit it (they delete it).
+
+use chat_proto::reply::{GroupReply, Members};
+use chat_proto::{ErrorCode, Event, Group, Member, Role, User};
+
+use super::{Caller, Failure, OpResult, Reply};
+use crate::ids::now_ms;
+use crate::node::Node;
+use crate::store::{GroupRow, Join};
+
+pub(crate) fn no_such_group(group: u64) -> Failure {
+    Failure::new(ErrorCode::NoSuchGroup, format!("there is no group {group}"))
+}
+
+pub(crate) fn not_member(group: u64) -> Failure {
+    Failure::new(
+        ErrorCode::NotMember,
+        format!("you are not a member of group {group}"),
+    )
+}
+
+/// The caller's role in an existing group, or the reason there is none.
+pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, Failure> {
+    if let Some(role) = node.store.role(group, user).await? {
+        return Ok(role);
+    }
+    match node.store.group(group).await? {
+        Some(_) => Err(not_member(group)),
+        None => Err(no_such_group(group)),
+    }
+}
+
+fn me_as_user(caller: &Caller) -> User {
+    User {
+        id: caller.user.id,
+        name: caller.user.name.clone(),
+        online: Some(true),
+    }
+}
+
+fn wire_group(g: GroupRow, role: Role) -> Group {
+    Group {
+        id: g.id,
+        name: g.name,
+        desc: g.desc,
+        role,
+    }
+}
+
+pub async fn create(node: &Node, caller: &Caller, name: String, desc: String) -> OpResult {
+    let id = node
+        .store
+        .create_group(caller.user.id, &name, &desc, now_ms())
+        .await?;
+    tracing::info!(user = caller.user.id, group = id, "group created");
+    Ok(Reply::Group(GroupReply {
+        group: Group {
+            id,
+            name,
+            desc,
+            role: Role::Creator,
+        },
+    }))
+}
+
+pub async fn join(node: &Node, caller: &Caller, group: u64) -> OpResult {
+    let me = caller.user.id;
+    match node.store.join_group(group, me, now_ms()).await? {
+        Join::Joined(row) => {
+            tracing::info!(user = me, group, "joined");
+            let others: Vec<u64> = node
+                .store
+                .member_ids(group)
+                .await?
+                .into_iter()
+                .filter(|&u| u != me)
+                .collect();
+            node.router.send(
+                &others,
+                &Event::MemberJoined {
+                    group,
+                    user: me_as_user(caller),
+                },
+            );
+            Ok(Reply::Group(GroupReply {
+                group: wire_group(row, Role::Member),
+            }))
+        }
+        Join::NoSuchGroup => Err(no_such_group(group)),
+        Join::AlreadyMember => Err(Failure::new(
+            ErrorCode::AlreadyMember,
+            format!("you are already a member of group {group}"),
+        )),
+    }
+}
+
+pub async fn quit(node: &Node, caller: &Caller, group: u64) -> OpResult {
+    let me = caller.user.id;
+    if role_in(node, group, me).await? == Role::Creator {
+        return Err(Failure::new(
+            ErrorCode::Forbidden,
+            "the creator cannot quit a group; delete it instead",
+        ));
+    }
+    if !node.store.leave_group(group, me).await? {
+        return Err(not_member(group));
+    }
+    tracing::info!(user = me, group, "quit group");
+    let others = node.store.member_ids(group).await?;
+    let mut user = me_as_user(caller);
+    user.online = Some(node.router.is_online(me));
+    node.router.send(&others, &Event::MemberLeft { group, user });
+    Ok(Reply::Empty)
+}
+
+pub async fn delete(node: &Node, caller: &Caller, group: u64) -> OpResult {
+    let me = caller.user.id;
+    if role_in(node, group, me).await? != Role::Creator {
+        return Err(Failure::new(
+            ErrorCode::Forbidden,
+            "only the group's creator can delete it",
+        ));
+    }
+    let former: Vec<u64> = node
+        .store
+        .delete_group(group)
+        .await?
+        .into_iter()
+        .filter(|&u| u != me)
+        .collect();
+    tracing::info!(user = me, group, "group deleted");
+    node.router.send(&former, &Event::GroupDeleted { group });
+    Ok(Reply::Empty)
+}
+
+pub async fn members(node: &Node, caller: &Caller, group: u64) -> OpResult {
+    role_in(node, group, caller.user.id).await?;
+    let members = node
+        .store
+        .members(group)
+        .await?
+        .into_iter()
+        .map(|(u, role)| Member {
+            online: node.router.is_online(u.id),
+            id: u.id,
+            name: u.name,
+            role,
+        })
+        .collect();
+    Ok(Reply::Members(Members { members }))
+}

@@ -1,0 +1,114 @@
+//! The operations of the protocol, grouped by concept. Each takes the node,
+//! the caller and a typed request, applies the rules, changes the store,
+//! sends the events it causes, and returns a typed reply or a [`Failure`].
+//! Nothing here knows about sockets.
+
+pub mod accounts;
+pub mod friends;
+pub mod groups;
+pub mod messages;
+
+use chat_proto::ErrorCode;
+use chat_proto::reply::{self, Empty};
+use chat_proto::validate::FieldError;
+
+use crate::auth::HashError;
+use crate::store::{StoreError, UserRow};
+
+/// A request that failed: the wire code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The failed reply as one line.
+    pub fn encode(&self, re: Option<u64>) -> Vec<u8> {
+        crate::metrics::error(self.code);
+        reply::err_line(re, self.code, &self.message)
+    }
+}
+
+/// The one place where store errors become wire codes. Details of internal
+/// errors are logged, not sent.
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                Failure::new(
+                    ErrorCode::Unavailable,
+                    "the database is unavailable; nothing was changed, retry later",
+                )
+            }
+            StoreError::Internal(detail) => {
+                tracing::error!(error = %detail, "store error");
+                Failure::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl From<FieldError> for Failure {
+    fn from(e: FieldError) -> Failure {
+        Failure::new(ErrorCode::BadRequest, e.to_string())
+    }
+}
+
+impl From<HashError> for Failure {
+    fn from(e: HashError) -> Failure {
+        tracing::error!(error = %e, "password hashing failed");
+        Failure::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+/// The success fields of each op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Empty,
+    Registered(reply::Registered),
+    LoggedIn(reply::LoggedIn),
+    Whoami(reply::Whoami),
+    Synced(reply::Synced),
+    FriendAdded(reply::FriendAdded),
+    Sent(reply::Sent),
+    Group(reply::GroupReply),
+    Members(reply::Members),
+    History(reply::History),
+}
+
+impl Reply {
+    /// The successful reply as one line.
+    pub fn encode(&self, re: Option<u64>) -> Vec<u8> {
+        match self {
+            Reply::Empty => reply::ok_line(re, &Empty {}),
+            Reply::Registered(b) => reply::ok_line(re, b),
+            Reply::LoggedIn(b) => reply::ok_line(re, b),
+            Reply::Whoami(b) => reply::ok_line(re, b),
+            Reply::Synced(b) => reply::ok_line(re, b),
+            Reply::FriendAdded(b) => reply::ok_line(re, b),
+            Reply::Sent(b) => reply::ok_line(re, b),
+            Reply::Group(b) => reply::ok_line(re, b),
+            Reply::Members(b) => reply::ok_line(re, b),
+            Reply::History(b) => reply::ok_line(re, b),
+        }
+    }
+}
+
+pub type OpResult = Result<Reply, Failure>;
+
+/// The logged-in user a request acts as. Requests never name the acting
+/// user: it is always the session's.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserRow,
+    pub sid: u64,
+}

@@ -1,0 +1,209 @@
+//! Durable state: accounts, tokens, friendships, groups, messages and each
+//! user's inbox of unacked messages.
+//!
+//! [`Store`] is the narrow interface the services use; [`SqlStore`]
+//! implements it for SQLite (embedded, the default) and MySQL/MariaDB (the
+//! cluster). Only this module contains SQL, and every value reaches the
+//! database as a bound parameter.
+
+mod sql;
+
+pub use sql::{SqlStore, SqliteSync, StoreOptions};
+
+use async_trait::async_trait;
+use chat_proto::{Msg, Role};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (down, restarting, pool exhausted):
+    /// nothing was changed and the request can be retried.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, a schema problem, a constraint we did not
+    /// expect.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match e {
+            E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            E::Database(ref db) if is_transient(db.as_ref()) => StoreError::Unavailable(e.to_string()),
+            other => StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Errors a database reports when it is going away or busy rather than
+/// when the statement is wrong.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    matches!(
+        code.as_ref(),
+        // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL.
+        "5" | "6" | "10" | "13"
+        // MySQL: server shutdown, gone away, lost connection, lock wait
+        // timeout, deadlock, too many connections, read only.
+        | "1053" | "2006" | "2013" | "1205" | "1213" | "1040" | "1290" | "1836"
+        // MySQL SQLSTATE for the above when the numeric code is not given.
+        | "08S01" | "HY000" | "40001"
+    )
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: u64,
+    pub name: String,
+}
+
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub id: u64,
+    pub name: String,
+    pub desc: String,
+    pub creator: u64,
+}
+
+/// Outcome of adding a friendship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddFriend {
+    /// Both rows were written; here is the new friend.
+    Added(UserRow),
+    NoSuchUser,
+    AlreadyFriends,
+}
+
+/// Outcome of joining a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Join {
+    Joined(GroupRow),
+    NoSuchGroup,
+    AlreadyMember,
+}
+
+/// Where a new message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    User(u64),
+    Group(u64),
+}
+
+/// A message to store, with the id and time the writer gave it.
+#[derive(Debug, Clone)]
+pub struct NewMsg {
+    pub id: u64,
+    pub ts: u64,
+    pub from: u64,
+    pub target: Target,
+    pub text: String,
+    pub cid: Option<String>,
+}
+
+impl NewMsg {
+    /// The message as the wire shows it.
+    pub fn to_wire(&self) -> Msg {
+        let (to, group) = match self.target {
+            Target::User(u) => (Some(u), None),
+            Target::Group(g) => (None, Some(g)),
+        };
+        Msg {
+            id: self.id,
+            from: self.from,
+            to,
+            group,
+            text: self.text.clone(),
+            ts: self.ts,
+            cid: self.cid.clone(),
+        }
+    }
+}
+
+/// What storing one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored, with an inbox row for each of these recipients.
+    New { recipients: Vec<u64> },
+    /// The sender had already sent this `cid`: the original's id and time.
+    Duplicate { id: u64, ts: u64 },
+}
+
+/// One item of a batched write transaction.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Msg(NewMsg),
+    /// Removes these messages from the user's inbox.
+    Ack { user: u64, ids: Vec<u64> },
+}
+
+/// Result of one [`WriteOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Msg(Stored),
+    Acked,
+}
+
+/// The storage the services need. Implementations must be safe to share
+/// between all sessions of a node, and between nodes (MySQL).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// The highest message id stored, so a restarted node never reuses one.
+    async fn max_message_id(&self) -> Result<u64>;
+
+    // Accounts and tokens.
+    async fn create_user(&self, name: &str, pw_hash: &str, now_ms: u64) -> Result<u64>;
+    async fn user(&self, id: u64) -> Result<Option<UserRow>>;
+    /// The user and their password hash.
+    async fn user_secret(&self, id: u64) -> Result<Option<(UserRow, String)>>;
+    async fn insert_token(&self, hash: &[u8], user: u64, expires_ms: u64) -> Result<()>;
+    /// The user a live token belongs to.
+    async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<u64>>;
+    async fn delete_token(&self, hash: &[u8]) -> Result<()>;
+    /// Drops expired tokens; returns how many.
+    async fn purge_tokens(&self, now_ms: u64) -> Result<u64>;
+
+    // Friends.
+    async fn friends(&self, user: u64) -> Result<Vec<UserRow>>;
+    async fn friend_ids(&self, user: u64) -> Result<Vec<u64>>;
+    async fn are_friends(&self, a: u64, b: u64) -> Result<bool>;
+    async fn add_friend(&self, a: u64, b: u64, now_ms: u64) -> Result<AddFriend>;
+    /// Returns false when they were not friends.
+    async fn remove_friend(&self, a: u64, b: u64) -> Result<bool>;
+
+    // Groups.
+    async fn create_group(&self, creator: u64, name: &str, desc: &str, now_ms: u64) -> Result<u64>;
+    async fn group(&self, id: u64) -> Result<Option<GroupRow>>;
+    /// The user's groups with the user's role in each, by id.
+    async fn groups_of(&self, user: u64) -> Result<Vec<(GroupRow, Role)>>;
+    async fn join_group(&self, group: u64, user: u64, now_ms: u64) -> Result<Join>;
+    async fn role(&self, group: u64, user: u64) -> Result<Option<Role>>;
+    /// Returns false when the user was not a member.
+    async fn leave_group(&self, group: u64, user: u64) -> Result<bool>;
+    /// Deletes the group and its memberships; returns the former members.
+    async fn delete_group(&self, group: u64) -> Result<Vec<u64>>;
+    async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>>;
+    async fn member_ids(&self, group: u64) -> Result<Vec<u64>>;
+
+    // Messages.
+    /// Applies a batch in one transaction; on success every op has an
+    /// outcome, in order.
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
+    /// One-to-one messages between `a` and `b`, newest first.
+    async fn history_with(&self, a: u64, b: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
+    /// A group's messages, newest first.
+    async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
+    /// The highest id in the user's inbox and how many rows are at or below it.
+    async fn inbox_mark(&self, user: u64) -> Result<(u64, u64)>;
+    /// Inbox messages with `after < id <= upto`, oldest first.
+    async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>>;
+}

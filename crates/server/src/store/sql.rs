@@ -1,0 +1,865 @@
+//! [`SqlStore`]: the [`Store`] on SQLite or MySQL/MariaDB through sqlx.
+//!
+//! The two backends share their code: each method body is written once and
+//! compiled once per backend by the [`on!`] macro, which binds the concrete
+//! pool and the module of SQL constants for that dialect (`sqlite_q` or
+//! `mysql_q`; most statements are common and live in `common`). No SQL is
+//! built at run time; every value is a bound parameter.
+//!
+//! SQLite allows one writer at a time, so its store keeps two pools: one
+//! connection for writes and a few for reads (WAL lets reads run beside the
+//! writer). MySQL uses one pool for both.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_proto::{Msg, Role};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqlSafeStr};
+
+use super::{
+    AddFriend, GroupRow, Join, Result, Store, StoreError, Stored, Target, UserRow,
+    WriteOp, WriteOutcome,
+};
+
+/// How durable an SQLite commit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    /// fsync at every commit: survives power loss.
+    Full,
+    /// fsync at checkpoints: survives a crash of the process, not of the
+    /// machine.
+    Normal,
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub sqlite_sync: SqliteSync,
+    /// Read connections (SQLite) or all connections (MySQL).
+    pub pool_size: u32,
+    /// How long a call waits for a connection before `unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sqlite_sync: SqliteSync::Full,
+            pool_size: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Pools {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Mysql(MySqlPool),
+}
+
+/// The SQL store. Cheap to share behind an `Arc`.
+pub struct SqlStore {
+    pools: Pools,
+    /// What `--db` named, without credentials, for logs.
+    description: String,
+}
+
+/// Runs `$body` with `$p` bound to the pool for the access kind and `$q` to
+/// the dialect's SQL constants.
+macro_rules! on {
+    ($self:ident, read, |$p:ident, $q:ident| $body:expr) => {
+        match &$self.pools {
+            Pools::Sqlite { read, .. } => {
+                let $p = read;
+                #[allow(unused_imports)]
+                use sqlite_q as $q;
+                $body
+            }
+            Pools::Mysql(pool) => {
+                let $p = pool;
+                #[allow(unused_imports)]
+                use mysql_q as $q;
+                $body
+            }
+        }
+    };
+    ($self:ident, write, |$p:ident, $q:ident| $body:expr) => {
+        match &$self.pools {
+            Pools::Sqlite { write, .. } => {
+                let $p = write;
+                #[allow(unused_imports)]
+                use sqlite_q as $q;
+                $body
+            }
+            Pools::Mysql(pool) => {
+                let $p = pool;
+                #[allow(unused_imports)]
+                use mysql_q as $q;
+                $body
+            }
+        }
+    };
+}
+
+/// The id of the row an INSERT created.
+trait LastId {
+    fn last_id(&self) -> u64;
+}
+
+impl LastId for SqliteQueryResult {
+    fn last_id(&self) -> u64 {
+        self.last_insert_rowid() as u64
+    }
+}
+
+impl LastId for MySqlQueryResult {
+    fn last_id(&self) -> u64 {
+        self.last_insert_id()
+    }
+}
+
+/// Statements that both dialects spell the same way.
+mod common {
+    pub const PING: &str = "SELECT 1";
+    pub const MAX_MESSAGE_ID: &str = "SELECT MAX(id) FROM messages";
+    pub const INSERT_USER: &str = "INSERT INTO users (name, pw_hash, created_ms) VALUES (?, ?, ?)";
+    pub const USER: &str = "SELECT id, name FROM users WHERE id = ?";
+    pub const USER_SECRET: &str = "SELECT id, name, pw_hash FROM users WHERE id = ?";
+    pub const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, user_id, expires_ms) VALUES (?, ?, ?)";
+    pub const TOKEN_USER: &str = "SELECT user_id FROM tokens WHERE hash = ? AND expires_ms > ?";
+    pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = ?";
+    pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_ms <= ?";
+    pub const FRIENDS: &str = "SELECT u.id, u.name FROM friendships f \
+         JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.id";
+    pub const FRIEND_IDS: &str = "SELECT friend_id FROM friendships WHERE user_id = ?";
+    pub const ARE_FRIENDS: &str =
+        "SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?";
+    pub const DELETE_FRIENDSHIP: &str = "DELETE FROM friendships \
+         WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)";
+    pub const INSERT_GROUP: &str = "INSERT INTO chat_groups (name, description, creator_id, created_ms) \
+         VALUES (?, ?, ?, ?)";
+    pub const INSERT_MEMBER: &str =
+        "INSERT INTO group_members (group_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)";
+    pub const GROUP: &str =
+        "SELECT id, name, description, creator_id FROM chat_groups WHERE id = ?";
+    pub const GROUPS_OF: &str = "SELECT g.id, g.name, g.description, g.creator_id, m.role \
+         FROM group_members m JOIN chat_groups g ON g.id = m.group_id \
+         WHERE m.user_id = ? ORDER BY g.id";
+    pub const ROLE: &str = "SELECT role FROM group_members WHERE group_id = ? AND user_id = ?";
+    pub const DELETE_MEMBER: &str = "DELETE FROM group_members WHERE group_id = ? AND user_id = ?";
+    pub const DELETE_MEMBERS: &str = "DELETE FROM group_members WHERE group_id = ?";
+    pub const DELETE_GROUP: &str = "DELETE FROM chat_groups WHERE id = ?";
+    pub const MEMBERS: &str = "SELECT u.id, u.name, m.role FROM group_members m \
+         JOIN users u ON u.id = m.user_id WHERE m.group_id = ? ORDER BY m.role DESC, u.id";
+    pub const MEMBER_IDS: &str = "SELECT user_id FROM group_members WHERE group_id = ?";
+    pub const MSG_BY_CID: &str = "SELECT id, ts FROM messages WHERE sender_id = ? AND cid = ?";
+    pub const INSERT_MESSAGE: &str = "INSERT INTO messages \
+         (id, sender_id, recipient_id, group_id, text, cid, ts) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    pub const INSERT_INBOX: &str = "INSERT INTO inbox (user_id, msg_id) VALUES (?, ?)";
+    pub const INSERT_GROUP_INBOX: &str = "INSERT INTO inbox (user_id, msg_id) \
+         SELECT user_id, ? FROM group_members WHERE group_id = ? AND user_id <> ?";
+    pub const DELETE_INBOX: &str = "DELETE FROM inbox WHERE user_id = ? AND msg_id = ?";
+    pub const HISTORY_GROUP: &str = "SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
+         FROM messages WHERE group_id = ? AND id < ? ORDER BY id DESC LIMIT ?";
+    pub const INBOX_MARK: &str =
+        "SELECT COALESCE(MAX(msg_id), 0), COUNT(*) FROM inbox WHERE user_id = ?";
+    pub const INBOX_PAGE: &str = "SELECT m.id, m.sender_id, m.recipient_id, m.group_id, m.text, m.cid, m.ts \
+         FROM inbox i JOIN messages m ON m.id = i.msg_id \
+         WHERE i.user_id = ? AND i.msg_id > ? AND i.msg_id <= ? ORDER BY i.msg_id LIMIT ?";
+}
+
+mod sqlite_q {
+    pub use super::common::*;
+    pub const INSERT_FRIENDSHIP: &str =
+        "INSERT OR IGNORE INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)";
+    pub const INSERT_MEMBER_IGNORE: &str = "INSERT OR IGNORE INTO group_members \
+         (group_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)";
+    /// SQLite serialises writers, so a plain read inside the write
+    /// transaction is stable.
+    pub const GROUP_FOR_JOIN: &str = super::common::GROUP;
+    pub const HISTORY_WITH: &str = "SELECT * FROM (\
+         SELECT id, sender_id, recipient_id, group_id, text, cid, ts FROM messages \
+         WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
+         UNION ALL SELECT * FROM (\
+         SELECT id, sender_id, recipient_id, group_id, text, cid, ts FROM messages \
+         WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
+         ORDER BY id DESC LIMIT ?";
+}
+
+mod mysql_q {
+    pub use super::common::*;
+    pub const INSERT_FRIENDSHIP: &str =
+        "INSERT IGNORE INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)";
+    pub const INSERT_MEMBER_IGNORE: &str = "INSERT IGNORE INTO group_members \
+         (group_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)";
+    /// Locks the group row so a concurrent delete waits for the join.
+    pub const GROUP_FOR_JOIN: &str = "SELECT id, name, description, creator_id FROM chat_groups \
+         WHERE id = ? LOCK IN SHARE MODE";
+    pub const HISTORY_WITH: &str = "(SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
+         FROM messages WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
+         UNION ALL (SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
+         FROM messages WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
+         ORDER BY id DESC LIMIT ?";
+}
+
+fn role_from(v: i64) -> Role {
+    if v == 1 { Role::Creator } else { Role::Member }
+}
+
+fn role_to(r: Role) -> i64 {
+    match r {
+        Role::Creator => 1,
+        Role::Member => 0,
+    }
+}
+
+/// Ids on the wire are u64; in SQL they are signed 64-bit. Ids we assign are
+/// below 2^53, so a value that does not fit simply matches nothing.
+fn sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(-1)
+}
+
+fn migration(version: i64, name: &'static str, sql: &'static str) -> Migration {
+    Migration::new(
+        version,
+        name.into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )
+}
+
+fn sqlite_migrator() -> Migrator {
+    Migrator::with_migrations(vec![migration(
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    )])
+}
+
+fn mysql_migrator() -> Migrator {
+    Migrator::with_migrations(vec![migration(
+        1,
+        "init",
+        include_str!("../../migrations/mysql/0001_init.sql"),
+    )])
+}
+
+fn msg_from_row<R: Row>(row: &R) -> std::result::Result<Msg, sqlx::Error>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(Msg {
+        id: row.try_get::<i64, _>(0)? as u64,
+        from: row.try_get::<i64, _>(1)? as u64,
+        to: row.try_get::<Option<i64>, _>(2)?.map(|v| v as u64),
+        group: row.try_get::<Option<i64>, _>(3)?.map(|v| v as u64),
+        text: row.try_get(4)?,
+        cid: row.try_get(5)?,
+        ts: row.try_get::<i64, _>(6)? as u64,
+    })
+}
+
+/// Hides the password of a URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl SqlStore {
+    /// Opens the store named by `url` (`sqlite://PATH` or
+    /// `mysql://user:pass@host:port/db`), creating an SQLite file and its
+    /// folder when missing, and runs the migrations.
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<SqlStore> {
+        let description = redact(url);
+        let pools = if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let connect = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(match opts.sqlite_sync {
+                    SqliteSync::Full => SqliteSynchronous::Full,
+                    SqliteSync::Normal => SqliteSynchronous::Normal,
+                })
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(false);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(connect.clone())
+                .await?;
+            sqlite_migrator()
+                .run(&write)
+                .await
+                .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.pool_size.max(1))
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            Pools::Sqlite { read, write }
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            let connect = MySqlConnectOptions::from_str(&url)
+                .map_err(|e| StoreError::Internal(format!("bad --db URL: {e}")))?
+                .charset("utf8mb4");
+            let pool = MySqlPoolOptions::new()
+                .max_connections(opts.pool_size.max(2))
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            mysql_migrator()
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+            Pools::Mysql(pool)
+        } else {
+            return Err(StoreError::Internal(format!(
+                "unsupported --db URL {description}: use sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB"
+            )));
+        };
+        Ok(SqlStore { pools, description })
+    }
+
+    /// The store's URL without credentials.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Closes every connection (after a final flush).
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Mysql(p) => p.close().await,
+        }
+    }
+
+    /// Applies one batch in one transaction.
+    async fn write_batch_tx(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let mut out = Vec::with_capacity(ops.len());
+            // Ids stored earlier in this batch, by (sender, cid), so that a
+            // retry inside one batch is a duplicate too.
+            let mut batch_cids: Vec<(u64, &str, u64, u64)> = Vec::new();
+            for op in ops {
+                match op {
+                    WriteOp::Ack { user, ids } => {
+                        for id in ids {
+                            sqlx::query(q::DELETE_INBOX)
+                                .bind(sql_id(*user))
+                                .bind(sql_id(*id))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        out.push(WriteOutcome::Acked);
+                    }
+                    WriteOp::Msg(m) => {
+                        if let Some(cid) = &m.cid {
+                            if let Some(&(_, _, id, ts)) = batch_cids
+                                .iter()
+                                .find(|(from, c, _, _)| *from == m.from && c == cid)
+                            {
+                                out.push(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
+                                continue;
+                            }
+                            let prior = sqlx::query(q::MSG_BY_CID)
+                                .bind(sql_id(m.from))
+                                .bind(cid.as_str())
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            if let Some(row) = prior {
+                                let id = row.try_get::<i64, _>(0)? as u64;
+                                let ts = row.try_get::<i64, _>(1)? as u64;
+                                out.push(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
+                                continue;
+                            }
+                            batch_cids.push((m.from, cid.as_str(), m.id, m.ts));
+                        }
+                        let (to, group) = match m.target {
+                            Target::User(u) => (Some(sql_id(u)), None),
+                            Target::Group(g) => (None, Some(sql_id(g))),
+                        };
+                        sqlx::query(q::INSERT_MESSAGE)
+                            .bind(sql_id(m.id))
+                            .bind(sql_id(m.from))
+                            .bind(to)
+                            .bind(group)
+                            .bind(m.text.as_str())
+                            .bind(m.cid.as_deref())
+                            .bind(m.ts as i64)
+                            .execute(&mut *tx)
+                            .await?;
+                        let recipients = match m.target {
+                            Target::User(u) => {
+                                sqlx::query(q::INSERT_INBOX)
+                                    .bind(sql_id(u))
+                                    .bind(sql_id(m.id))
+                                    .execute(&mut *tx)
+                                    .await?;
+                                vec![u]
+                            }
+                            Target::Group(g) => {
+                                let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                                    .bind(sql_id(g))
+                                    .fetch_all(&mut *tx)
+                                    .await?;
+                                sqlx::query(q::INSERT_GROUP_INBOX)
+                                    .bind(sql_id(m.id))
+                                    .bind(sql_id(g))
+                                    .bind(sql_id(m.from))
+                                    .execute(&mut *tx)
+                                    .await?;
+                                ids.into_iter()
+                                    .map(|v| v as u64)
+                                    .filter(|&u| u != m.from)
+                                    .collect()
+                            }
+                        };
+                        out.push(WriteOutcome::Msg(Stored::New { recipients }));
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        on!(self, read, |p, q| {
+            sqlx::query(q::PING).execute(p).await?;
+            Ok(())
+        })
+    }
+
+    async fn max_message_id(&self) -> Result<u64> {
+        on!(self, read, |p, q| {
+            let v: Option<i64> = sqlx::query_scalar(q::MAX_MESSAGE_ID).fetch_one(p).await?;
+            Ok(v.unwrap_or(0) as u64)
+        })
+    }
+
+    async fn create_user(&self, name: &str, pw_hash: &str, now_ms: u64) -> Result<u64> {
+        on!(self, write, |p, q| {
+            let r = sqlx::query(q::INSERT_USER)
+                .bind(name)
+                .bind(pw_hash)
+                .bind(now_ms as i64)
+                .execute(p)
+                .await?;
+            Ok(r.last_id())
+        })
+    }
+
+    async fn user(&self, id: u64) -> Result<Option<UserRow>> {
+        on!(self, read, |p, q| {
+            let row = sqlx::query(q::USER).bind(sql_id(id)).fetch_optional(p).await?;
+            Ok(match row {
+                Some(r) => Some(UserRow {
+                    id: r.try_get::<i64, _>(0)? as u64,
+                    name: r.try_get(1)?,
+                }),
+                None => None,
+            })
+        })
+    }
+
+    async fn user_secret(&self, id: u64) -> Result<Option<(UserRow, String)>> {
+        on!(self, read, |p, q| {
+            let row = sqlx::query(q::USER_SECRET)
+                .bind(sql_id(id))
+                .fetch_optional(p)
+                .await?;
+            Ok(match row {
+                Some(r) => Some((
+                    UserRow {
+                        id: r.try_get::<i64, _>(0)? as u64,
+                        name: r.try_get(1)?,
+                    },
+                    r.try_get(2)?,
+                )),
+                None => None,
+            })
+        })
+    }
+
+    async fn insert_token(&self, hash: &[u8], user: u64, expires_ms: u64) -> Result<()> {
+        on!(self, write, |p, q| {
+            sqlx::query(q::INSERT_TOKEN)
+                .bind(hash)
+                .bind(sql_id(user))
+                .bind(expires_ms as i64)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
+    }
+
+    async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<u64>> {
+        on!(self, read, |p, q| {
+            let v: Option<i64> = sqlx::query_scalar(q::TOKEN_USER)
+                .bind(hash)
+                .bind(now_ms as i64)
+                .fetch_optional(p)
+                .await?;
+            Ok(v.map(|v| v as u64))
+        })
+    }
+
+    async fn delete_token(&self, hash: &[u8]) -> Result<()> {
+        on!(self, write, |p, q| {
+            sqlx::query(q::DELETE_TOKEN).bind(hash).execute(p).await?;
+            Ok(())
+        })
+    }
+
+    async fn purge_tokens(&self, now_ms: u64) -> Result<u64> {
+        on!(self, write, |p, q| {
+            let r = sqlx::query(q::PURGE_TOKENS)
+                .bind(now_ms as i64)
+                .execute(p)
+                .await?;
+            Ok(r.rows_affected())
+        })
+    }
+
+    async fn friends(&self, user: u64) -> Result<Vec<UserRow>> {
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::FRIENDS).bind(sql_id(user)).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(UserRow {
+                        id: r.try_get::<i64, _>(0)? as u64,
+                        name: r.try_get(1)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn friend_ids(&self, user: u64) -> Result<Vec<u64>> {
+        on!(self, read, |p, q| {
+            let ids: Vec<i64> = sqlx::query_scalar(q::FRIEND_IDS)
+                .bind(sql_id(user))
+                .fetch_all(p)
+                .await?;
+            Ok(ids.into_iter().map(|v| v as u64).collect())
+        })
+    }
+
+    async fn are_friends(&self, a: u64, b: u64) -> Result<bool> {
+        on!(self, read, |p, q| {
+            let row = sqlx::query(q::ARE_FRIENDS)
+                .bind(sql_id(a))
+                .bind(sql_id(b))
+                .fetch_optional(p)
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    async fn add_friend(&self, a: u64, b: u64, now_ms: u64) -> Result<AddFriend> {
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let Some(row) = sqlx::query(q::USER)
+                .bind(sql_id(b))
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(AddFriend::NoSuchUser);
+            };
+            let friend = UserRow {
+                id: row.try_get::<i64, _>(0)? as u64,
+                name: row.try_get(1)?,
+            };
+            let r = sqlx::query(q::INSERT_FRIENDSHIP)
+                .bind(sql_id(a))
+                .bind(sql_id(b))
+                .bind(now_ms as i64)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Ok(AddFriend::AlreadyFriends);
+            }
+            sqlx::query(q::INSERT_FRIENDSHIP)
+                .bind(sql_id(b))
+                .bind(sql_id(a))
+                .bind(now_ms as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(AddFriend::Added(friend))
+        })
+    }
+
+    async fn remove_friend(&self, a: u64, b: u64) -> Result<bool> {
+        on!(self, write, |p, q| {
+            let r = sqlx::query(q::DELETE_FRIENDSHIP)
+                .bind(sql_id(a))
+                .bind(sql_id(b))
+                .bind(sql_id(b))
+                .bind(sql_id(a))
+                .execute(p)
+                .await?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    async fn create_group(&self, creator: u64, name: &str, desc: &str, now_ms: u64) -> Result<u64> {
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let r = sqlx::query(q::INSERT_GROUP)
+                .bind(name)
+                .bind(desc)
+                .bind(sql_id(creator))
+                .bind(now_ms as i64)
+                .execute(&mut *tx)
+                .await?;
+            let id = r.last_id();
+            sqlx::query(q::INSERT_MEMBER)
+                .bind(sql_id(id))
+                .bind(sql_id(creator))
+                .bind(role_to(Role::Creator))
+                .bind(now_ms as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    async fn group(&self, id: u64) -> Result<Option<GroupRow>> {
+        on!(self, read, |p, q| {
+            let row = sqlx::query(q::GROUP).bind(sql_id(id)).fetch_optional(p).await?;
+            Ok(match row {
+                Some(r) => Some(GroupRow {
+                    id: r.try_get::<i64, _>(0)? as u64,
+                    name: r.try_get(1)?,
+                    desc: r.try_get(2)?,
+                    creator: r.try_get::<i64, _>(3)? as u64,
+                }),
+                None => None,
+            })
+        })
+    }
+
+    async fn groups_of(&self, user: u64) -> Result<Vec<(GroupRow, Role)>> {
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::GROUPS_OF)
+                .bind(sql_id(user))
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        GroupRow {
+                            id: r.try_get::<i64, _>(0)? as u64,
+                            name: r.try_get(1)?,
+                            desc: r.try_get(2)?,
+                            creator: r.try_get::<i64, _>(3)? as u64,
+                        },
+                        role_from(r.try_get::<i64, _>(4)?),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    async fn join_group(&self, group: u64, user: u64, now_ms: u64) -> Result<Join> {
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let Some(r) = sqlx::query(q::GROUP_FOR_JOIN)
+                .bind(sql_id(group))
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(Join::NoSuchGroup);
+            };
+            let row = GroupRow {
+                id: r.try_get::<i64, _>(0)? as u64,
+                name: r.try_get(1)?,
+                desc: r.try_get(2)?,
+                creator: r.try_get::<i64, _>(3)? as u64,
+            };
+            let done = sqlx::query(q::INSERT_MEMBER_IGNORE)
+                .bind(sql_id(group))
+                .bind(sql_id(user))
+                .bind(role_to(Role::Member))
+                .bind(now_ms as i64)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(Join::AlreadyMember);
+            }
+            tx.commit().await?;
+            Ok(Join::Joined(row))
+        })
+    }
+
+    async fn role(&self, group: u64, user: u64) -> Result<Option<Role>> {
+        on!(self, read, |p, q| {
+            let v: Option<i64> = sqlx::query_scalar(q::ROLE)
+                .bind(sql_id(group))
+                .bind(sql_id(user))
+                .fetch_optional(p)
+                .await?;
+            Ok(v.map(role_from))
+        })
+    }
+
+    async fn leave_group(&self, group: u64, user: u64) -> Result<bool> {
+        on!(self, write, |p, q| {
+            let r = sqlx::query(q::DELETE_MEMBER)
+                .bind(sql_id(group))
+                .bind(sql_id(user))
+                .execute(p)
+                .await?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    async fn delete_group(&self, group: u64) -> Result<Vec<u64>> {
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                .bind(sql_id(group))
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query(q::DELETE_MEMBERS)
+                .bind(sql_id(group))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(q::DELETE_GROUP)
+                .bind(sql_id(group))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(ids.into_iter().map(|v| v as u64).collect())
+        })
+    }
+
+    async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>> {
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::MEMBERS).bind(sql_id(group)).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        UserRow {
+                            id: r.try_get::<i64, _>(0)? as u64,
+                            name: r.try_get(1)?,
+                        },
+                        role_from(r.try_get::<i64, _>(2)?),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    async fn member_ids(&self, group: u64) -> Result<Vec<u64>> {
+        on!(self, read, |p, q| {
+            let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                .bind(sql_id(group))
+                .fetch_all(p)
+                .await?;
+            Ok(ids.into_iter().map(|v| v as u64).collect())
+        })
+    }
+
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+        self.write_batch_tx(ops).await
+    }
+
+    async fn history_with(&self, a: u64, b: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>> {
+        let before = before.map(sql_id).unwrap_or(i64::MAX);
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::HISTORY_WITH)
+                .bind(sql_id(a))
+                .bind(sql_id(b))
+                .bind(before)
+                .bind(limit as i64)
+                .bind(sql_id(b))
+                .bind(sql_id(a))
+                .bind(before)
+                .bind(limit as i64)
+                .bind(limit as i64)
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(|r| Ok(msg_from_row(r)?)).collect()
+        })
+    }
+
+    async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>> {
+        let before = before.map(sql_id).unwrap_or(i64::MAX);
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::HISTORY_GROUP)
+                .bind(sql_id(group))
+                .bind(before)
+                .bind(limit as i64)
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(|r| Ok(msg_from_row(r)?)).collect()
+        })
+    }
+
+    async fn inbox_mark(&self, user: u64) -> Result<(u64, u64)> {
+        on!(self, read, |p, q| {
+            let row = sqlx::query(q::INBOX_MARK).bind(sql_id(user)).fetch_one(p).await?;
+            let max: i64 = row.try_get(0)?;
+            let count: i64 = row.try_get(1)?;
+            Ok((max as u64, count as u64))
+        })
+    }
+
+    async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>> {
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::INBOX_PAGE)
+                .bind(sql_id(user))
+                .bind(sql_id(after))
+                .bind(sql_id(upto))
+                .bind(limit as i64)
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(|r| Ok(msg_from_row(r)?)).collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("mysql://root:pw@127.0.0.1:3306/test"), "mysql://***@127.0.0.1:3306/test");
+        assert_eq!(redact("sqlite://data/chat.db"), "sqlite://data/chat.db");
+    }
+}

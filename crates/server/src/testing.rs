@@ -1,0 +1,284 @@
+//! Helpers for black-box tests: a real server on 127.0.0.1:0 with a fresh
+//! SQLite file, and a raw line client that speaks JSON values, so tests
+//! see exactly what a third-party client would.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::{Config, Server};
+
+/// How long a test waits for a frame before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A server running in this process. Dropping it stops it; [`stop`]
+/// stops it gracefully and waits.
+///
+/// [`stop`]: TestServer::stop
+pub struct TestServer {
+    pub addr: SocketAddr,
+    /// The store URL, to restart a server on the same data.
+    pub db: String,
+    dir: Option<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// A server with default settings on a fresh SQLite file.
+    pub async fn start() -> anyhow::Result<TestServer> {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A server on a fresh SQLite file, with settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let db = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let mut config = Config::for_tests(db);
+        tweak(&mut config);
+        let mut server = TestServer::start_config(config).await?;
+        server.dir = Some(dir);
+        Ok(server)
+    }
+
+    /// A server with exactly this configuration (its port is usually 0).
+    pub async fn start_config(config: Config) -> anyhow::Result<TestServer> {
+        let db = config.db.clone();
+        let server = Server::bind(config).await?;
+        let addr = server.local_addr()?;
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Ok(TestServer {
+            addr,
+            db,
+            dir: None,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Stops the server gracefully and waits until it has; keeps the data
+    /// folder so a new server can start on it. Returns the folder.
+    pub async fn stop(mut self) -> anyhow::Result<Option<tempfile::TempDir>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(self.dir.take())
+    }
+
+    /// A new client connected to this server.
+    pub async fn client(&self) -> anyhow::Result<TestClient> {
+        TestClient::connect(self.addr).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A raw protocol client: sends JSON values, reads frames, keeps events
+/// that arrive while it waits for a reply.
+pub struct TestClient {
+    rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+    next_id: u64,
+    events: VecDeque<Value>,
+    /// The user id after [`login`](TestClient::login).
+    pub user: Option<u64>,
+    /// The token of the last successful login.
+    pub token: Option<String>,
+}
+
+impl TestClient {
+    pub async fn connect(addr: SocketAddr) -> anyhow::Result<TestClient> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (rd, wr) = stream.into_split();
+        Ok(TestClient {
+            rd: BufReader::new(rd),
+            wr,
+            next_id: 1,
+            events: VecDeque::new(),
+            user: None,
+            token: None,
+        })
+    }
+
+    /// Writes raw bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.wr.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Writes a value as one frame, as it is.
+    pub async fn send(&mut self, frame: &Value) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(frame)?;
+        line.push(b'\n');
+        self.send_raw(&line).await
+    }
+
+    /// Reads the next frame of any kind; `None` when the server closed the
+    /// connection.
+    pub async fn recv_frame(&mut self) -> anyhow::Result<Option<Value>> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, self.rd.read_line(&mut line))
+            .await
+            .context("timed out waiting for a frame")??;
+        if n == 0 {
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_str(line.trim_end())
+            .with_context(|| format!("server sent a line that is not JSON: {line:?}"))?;
+        Ok(Some(v))
+    }
+
+    /// Reads the next reply, keeping events for later.
+    pub async fn recv_reply(&mut self) -> anyhow::Result<Value> {
+        loop {
+            let Some(v) = self.recv_frame().await? else {
+                bail!("connection closed while waiting for a reply");
+            };
+            if v.get("ev").is_some() {
+                self.events.push_back(v);
+            } else {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Sends `frame` with a fresh `id` and returns its reply.
+    pub async fn request(&mut self, mut frame: Value) -> anyhow::Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        frame["id"] = json!(id);
+        self.send(&frame).await?;
+        let reply = self.recv_reply().await?;
+        if reply["re"] != json!(id) {
+            bail!("reply out of order: expected re {id}, got {reply}");
+        }
+        Ok(reply)
+    }
+
+    /// Sends a request that must succeed; returns the reply.
+    pub async fn ok(&mut self, frame: Value) -> anyhow::Result<Value> {
+        let reply = self.request(frame.clone()).await?;
+        if reply["ok"] != json!(true) {
+            bail!("{frame} failed: {reply}");
+        }
+        Ok(reply)
+    }
+
+    /// Sends a request that must fail with `code`; returns the reply.
+    pub async fn fails(&mut self, frame: Value, code: &str) -> anyhow::Result<Value> {
+        let reply = self.request(frame.clone()).await?;
+        if reply["ok"] != json!(false) || reply["code"] != json!(code) {
+            bail!("{frame}: expected {code}, got {reply}");
+        }
+        Ok(reply)
+    }
+
+    /// The next event (kept or new).
+    pub async fn next_event(&mut self) -> anyhow::Result<Value> {
+        if let Some(ev) = self.events.pop_front() {
+            return Ok(ev);
+        }
+        loop {
+            let Some(v) = self.recv_frame().await? else {
+                bail!("connection closed while waiting for an event");
+            };
+            if v.get("ev").is_some() {
+                return Ok(v);
+            }
+            bail!("unexpected reply while waiting for an event: {v}");
+        }
+    }
+
+    /// The next event of kind `ev`, skipping others (presence noise).
+    pub async fn event_of(&mut self, ev: &str) -> anyhow::Result<Value> {
+        loop {
+            let v = self.next_event().await?;
+            if v["ev"] == json!(ev) {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Events already received and not yet taken.
+    pub fn kept_events(&mut self) -> Vec<Value> {
+        self.events.drain(..).collect()
+    }
+
+    /// Waits `quiet` and returns every event that arrived meanwhile.
+    pub async fn events_within(&mut self, quiet: Duration) -> anyhow::Result<Vec<Value>> {
+        let mut out = self.kept_events();
+        loop {
+            let mut line = String::new();
+            match tokio::time::timeout(quiet, self.rd.read_line(&mut line)).await {
+                Err(_) => return Ok(out),
+                Ok(Ok(0)) => return Ok(out),
+                Ok(Ok(_)) => out.push(serde_json::from_str(line.trim_end())?),
+                Ok(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Registers an account; returns its id.
+    pub async fn register(&mut self, name: &str, password: &str) -> anyhow::Result<u64> {
+        let r = self
+            .ok(json!({"op": "register", "name": name, "password": password}))
+            .await?;
+        r["user"]["id"].as_u64().context("register reply has no user id")
+    }
+
+    /// Logs in with a password; returns the reply.
+    pub async fn login(&mut self, user: u64, password: &str) -> anyhow::Result<Value> {
+        let r = self
+            .ok(json!({"op": "login", "user": user, "password": password}))
+            .await?;
+        self.user = Some(user);
+        self.token = r["token"].as_str().map(str::to_owned);
+        Ok(r)
+    }
+
+    /// Registers and logs in; returns the id.
+    pub async fn signup(&mut self, name: &str) -> anyhow::Result<u64> {
+        let id = self.register(name, "password1").await?;
+        self.login(id, "password1").await?;
+        Ok(id)
+    }
+
+    /// Waits until the server closes the connection, skipping frames.
+    /// Returns the frames seen before the close.
+    pub async fn until_closed(&mut self) -> anyhow::Result<Vec<Value>> {
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            match tokio::time::timeout(WAIT, self.rd.read_line(&mut line)).await {
+                Err(_) => bail!("the server did not close the connection"),
+                Ok(Ok(0)) | Ok(Err(_)) => return Ok(seen),
+                Ok(Ok(_)) => {
+                    if let Ok(v) = serde_json::from_str(line.trim_end()) {
+                        seen.push(v);
+                    }
+                }
+            }
+        }
+    }
+}

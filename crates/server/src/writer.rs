@@ -1,0 +1,202 @@
+//! The batching writer (group commit): one task per node takes the
+//! messages and acks of every session, commits many of them in one
+//! transaction, then delivers the new messages and answers each request.
+//!
+//! This is the only place that assigns message ids, so ids are issued in
+//! commit order and one sender's messages to one recipient arrive in the
+//! order they were accepted. A message is in the database before anyone
+//! hears of it: the `ok` and the live `msg` events both follow the commit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::{IdGen, now_ms};
+use crate::router::Router;
+use crate::store::{NewMsg, Store, StoreError, Stored, Target, WriteOp, WriteOutcome};
+
+/// A message to store, before it has an id.
+#[derive(Debug)]
+pub struct Draft {
+    pub from: u64,
+    pub target: Target,
+    pub text: String,
+    pub cid: Option<String>,
+    /// The sending session, which does not get its own message as an event.
+    pub origin_sid: u64,
+}
+
+/// What a writer job answers.
+#[derive(Debug)]
+pub enum Done {
+    /// A message was stored (or was a `cid` retry): its id and time.
+    Msg { id: u64, ts: u64 },
+    Acked,
+}
+
+enum Job {
+    Msg(Draft, oneshot::Sender<Result<Done, StoreError>>),
+    Ack(u64, Vec<u64>, oneshot::Sender<Result<Done, StoreError>>),
+}
+
+/// Submits work to the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// A reply that will come after the commit.
+pub type Pending = oneshot::Receiver<Result<Done, StoreError>>;
+
+impl Writer {
+    /// Starts the writer task. It runs until `stop` is cancelled and its
+    /// queue is empty.
+    pub fn start(
+        store: Arc<dyn Store>,
+        ids: Arc<IdGen>,
+        router: Router,
+        max_batch: usize,
+        stop: CancellationToken,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 8);
+        let task = tokio::spawn(run(store, ids, router, rx, max_batch.max(1), stop));
+        (Writer { tx }, task)
+    }
+
+    /// Queues a message; the receiver yields its id once it is committed.
+    pub async fn send(&self, draft: Draft) -> Result<Pending, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Msg(draft, tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("server is shutting down".into()))?;
+        Ok(rx)
+    }
+
+    /// Queues an ack of `ids` by `user`.
+    pub async fn ack(&self, user: u64, ids: Vec<u64>) -> Result<Pending, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Ack(user, ids, tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("server is shutting down".into()))?;
+        Ok(rx)
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    ids: Arc<IdGen>,
+    router: Router,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    stop: CancellationToken,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    loop {
+        let first = tokio::select! {
+            j = rx.recv() => j,
+            _ = stop.cancelled() => {
+                // Finish what is queued, then stop.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        jobs.push(first);
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        commit(&*store, &ids, &router, &mut jobs).await;
+    }
+    tracing::debug!("writer stopped");
+}
+
+/// Commits one batch, then answers and delivers. On a batch failure that
+/// is not an outage, each job is retried alone so one bad row cannot fail
+/// its neighbours.
+async fn commit(store: &dyn Store, ids: &IdGen, router: &Router, jobs: &mut Vec<Job>) {
+    let ts = now_ms();
+    let ops: Vec<WriteOp> = jobs
+        .iter()
+        .map(|j| match j {
+            Job::Msg(d, _) => WriteOp::Msg(NewMsg {
+                id: ids.next(),
+                ts,
+                from: d.from,
+                target: d.target,
+                text: d.text.clone(),
+                cid: d.cid.clone(),
+            }),
+            Job::Ack(user, list, _) => WriteOp::Ack {
+                user: *user,
+                ids: list.clone(),
+            },
+        })
+        .collect();
+    let started = Instant::now();
+    let result = store.write_batch(&ops).await;
+    crate::metrics::store_write(started.elapsed(), ops.len());
+    match result {
+        Ok(outcomes) => {
+            for ((job, op), outcome) in jobs.drain(..).zip(ops).zip(outcomes) {
+                finish(router, job, op, Ok(outcome));
+            }
+        }
+        Err(StoreError::Internal(e)) if ops.len() > 1 => {
+            tracing::warn!(error = %e, batch = ops.len(), "batch failed; retrying one by one");
+            for (job, op) in jobs.drain(..).zip(ops) {
+                let r = store
+                    .write_batch(std::slice::from_ref(&op))
+                    .await
+                    .map(|mut v| v.pop().unwrap_or(WriteOutcome::Acked));
+                finish(router, job, op, r);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, batch = ops.len(), "batch failed");
+            let msg = e.to_string();
+            let unavailable = matches!(e, StoreError::Unavailable(_));
+            for job in jobs.drain(..) {
+                let err = if unavailable {
+                    StoreError::Unavailable(msg.clone())
+                } else {
+                    StoreError::Internal(msg.clone())
+                };
+                let tx = match job {
+                    Job::Msg(_, tx) | Job::Ack(_, _, tx) => tx,
+                };
+                let _ = tx.send(Err(err));
+            }
+        }
+    }
+}
+
+fn finish(router: &Router, job: Job, op: WriteOp, outcome: Result<WriteOutcome, StoreError>) {
+    match (job, op) {
+        (Job::Msg(draft, tx), WriteOp::Msg(msg)) => {
+            let reply = match outcome {
+                Ok(WriteOutcome::Msg(Stored::New { recipients })) => {
+                    router.deliver_msg(&msg, &recipients, draft.origin_sid);
+                    Ok(Done::Msg { id: msg.id, ts: msg.ts })
+                }
+                Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts })) => Ok(Done::Msg { id, ts }),
+                Ok(WriteOutcome::Acked) => Err(StoreError::Internal("outcome mismatch".into())),
+                Err(e) => Err(e),
+            };
+            // The session may have gone; the message is stored either way.
+            let _ = tx.send(reply);
+        }
+        (Job::Ack(_, _, tx), _) => {
+            let _ = tx.send(outcome.map(|_| Done::Acked));
+        }
+        (Job::Msg(_, tx), _) => {
+            let _ = tx.send(Err(StoreError::Internal("op mismatch".into())));
+        }
+    }
+}
