@@ -282,3 +282,65 @@ impl TestClient {
         }
     }
 }
+
+/// The MySQL/MariaDB server for cluster tests (`CHAT_TEST_MYSQL_URL`).
+/// Without it the caller should skip, saying so; with `CI` set a missing
+/// service is a failure.
+pub fn mysql_url() -> Option<String> {
+    service_url("CHAT_TEST_MYSQL_URL")
+}
+
+/// The Redis server for cluster tests (`CHAT_TEST_REDIS_URL`).
+pub fn redis_url() -> Option<String> {
+    service_url("CHAT_TEST_REDIS_URL")
+}
+
+fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("{var} is not set and CI is: the cluster suites must run in CI");
+            }
+            eprintln!("skipped: {var} is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// A name no other test or run uses, for databases and key prefixes.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A fresh database on the MySQL server of `base` (a URL naming any
+/// database); returns its URL. Drop it with [`drop_mysql_db`].
+pub async fn fresh_mysql_db(base: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let name = unique_name("chat_t");
+    let mut conn = sqlx::MySqlConnection::connect(base).await?;
+    let sql = format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    let _ = conn.close().await;
+    let cut = base.rfind('/').context("MySQL URL has no database part")?;
+    Ok(format!("{}/{name}", &base[..cut]))
+}
+
+/// Drops a database made by [`fresh_mysql_db`].
+pub async fn drop_mysql_db(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let cut = url.rfind('/').context("MySQL URL has no database part")?;
+    let name = &url[cut + 1..];
+    let mut conn = sqlx::MySqlConnection::connect(url).await?;
+    let sql = format!("DROP DATABASE IF EXISTS `{name}`");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    let _ = conn.close().await;
+    Ok(())
+}
