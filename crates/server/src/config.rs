@@ -28,6 +28,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_DB", default_value = "sqlite://data/chat.db")]
     pub db: String,
 
+    /// Redis URL (redis://HOST:PORT): run as one node of a cluster, routing
+    /// between nodes through Redis. Without it the node runs alone.
+    #[arg(long, env = "CHAT_REDIS")]
+    pub redis: Option<String>,
+
+    /// Prefix of every Redis key and channel, so several clusters (or test
+    /// runs) can share one Redis.
+    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat")]
+    pub redis_prefix: String,
+
+    /// Address for the HTTP endpoints /healthz and /metrics (e.g.
+    /// 127.0.0.1:9100). Off when absent.
+    #[arg(long, env = "CHAT_HTTP")]
+    pub http: Option<String>,
+
     /// SQLite durability: `full` fsyncs every commit (survives power
     /// loss), `normal` survives a crash of the server but not of the
     /// machine.

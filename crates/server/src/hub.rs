@@ -113,6 +113,16 @@ impl Hub {
         out
     }
 
+    /// The users with a session on this node.
+    pub fn users(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let map = shard.read().unwrap_or_else(|e| e.into_inner());
+            out.extend(map.keys().copied());
+        }
+        out
+    }
+
     /// Logged-in sessions on this node.
     pub fn session_count(&self) -> usize {
         self.sessions.load(Ordering::Relaxed)

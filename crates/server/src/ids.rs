@@ -9,12 +9,15 @@
 //! increasing even if the wall clock steps backwards.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// 2025-01-01T00:00:00Z in Unix milliseconds.
 pub const EPOCH_MS: u64 = 1_735_689_600_000;
 const NODE_BITS: u32 = 5;
 const SEQ_BITS: u32 = 8;
+/// Every id is below this (2^53).
+pub const MAX_ID: u64 = 1 << 53;
 /// How many node slots a cluster has.
 pub const MAX_NODES: u16 = 1 << NODE_BITS;
 
@@ -29,7 +32,9 @@ pub fn now_ms() -> u64 {
 /// Issues message ids for one node.
 #[derive(Debug)]
 pub struct IdGen {
-    node: u64,
+    /// The node slot; changes only if the node loses its lease and takes
+    /// another slot.
+    node: AtomicU64,
     /// The last (millisecond tick, sequence) issued.
     state: Mutex<(u64, u64)>,
 }
@@ -41,14 +46,20 @@ impl IdGen {
         assert!(node < MAX_NODES, "node slot out of range");
         let floor_tick = floor >> (NODE_BITS + SEQ_BITS);
         IdGen {
-            node: node as u64,
+            node: AtomicU64::new(node as u64),
             state: Mutex::new((floor_tick, (1 << SEQ_BITS) - 1)),
         }
     }
 
     /// The node slot this generator writes into ids.
     pub fn node(&self) -> u16 {
-        self.node as u16
+        self.node.load(Ordering::Relaxed) as u16
+    }
+
+    /// Moves to another node slot.
+    pub fn set_node(&self, node: u16) {
+        assert!(node < MAX_NODES, "node slot out of range");
+        self.node.store(node as u64, Ordering::Relaxed);
     }
 
     /// The next id.
@@ -66,8 +77,14 @@ impl IdGen {
             (tick + 1, 0)
         };
         *st = next;
-        (next.0 << (NODE_BITS + SEQ_BITS)) | (self.node << SEQ_BITS) | next.1
+        (next.0 << (NODE_BITS + SEQ_BITS)) | (self.node.load(Ordering::Relaxed) << SEQ_BITS) | next.1
     }
+}
+
+/// The smallest id that can have been issued at or after `ms` (Unix
+/// milliseconds).
+pub fn first_id_at(ms: u64) -> u64 {
+    ms.saturating_sub(EPOCH_MS) << (NODE_BITS + SEQ_BITS)
 }
 
 #[cfg(test)]

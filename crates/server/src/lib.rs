@@ -14,13 +14,17 @@
 //! - [`service`]: the operations.
 //! - [`writer`]: group commit of messages and acks.
 //! - [`store`]: the `Store` trait and its SQL backends; the only SQL.
+//! - [`cluster`]: the Redis bus and node slots (cluster mode).
 //! - [`auth`]: password hashes and tokens.
 //! - [`ids`]: cluster-unique, time-ordered message ids.
+//! - [`http`]: /healthz and /metrics for operators.
 //! - [`limits`]: per-connection rate limit.
 //! - [`testing`]: a server and a raw client for tests.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
+pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod limits;

@@ -22,7 +22,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(
         addr = %server.local_addr()?,
         store = server.store_description(),
-        routing = "in-process",
+        routing = server.routing(),
+        http = ?server.http_addr(),
         "chatserver listening"
     );
     server.run(shutdown_signal()).await

@@ -15,7 +15,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use bytes::Bytes;
+use chat_proto::Event;
+use tokio::sync::mpsc;
+
 use crate::auth::Passwords;
+use crate::cluster::{self, ClusterEvent, redis::RedisBus};
+use crate::outbox::OutFrame;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::ids::{IdGen, now_ms};
@@ -27,15 +33,29 @@ use crate::writer::Writer;
 /// A bound, ready node.
 pub struct Server {
     listener: TcpListener,
+    http: Option<TcpListener>,
     node: Node,
     store: Arc<SqlStore>,
     writer_task: JoinHandle<()>,
     writer_stop: CancellationToken,
+    /// Stops the background tasks: slot lease, bus, cluster events.
+    background: CancellationToken,
+    slot_task: JoinHandle<()>,
+    events: mpsc::UnboundedReceiver<ClusterEvent>,
+}
+
+/// Who holds a node slot: unique per process start.
+fn owner_name(config: &Config) -> String {
+    let mut raw = [0u8; 6];
+    let _ = getrandom::fill(&mut raw);
+    let tag: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
+    format!("{host}:{}:{tag}", config.port)
 }
 
 impl Server {
-    /// Opens the store (running migrations), starts the writer and binds
-    /// the listener.
+    /// Opens the store (running migrations), joins the cluster when Redis
+    /// is configured, starts the writer and binds the listeners.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         let opts = StoreOptions {
             sqlite_sync: config.sqlite_sync,
@@ -47,11 +67,36 @@ impl Server {
                 .await
                 .with_context(|| format!("cannot open the store {}", config.db))?,
         );
-        let floor = store.max_message_id().await?;
-        let ids = Arc::new(IdGen::new(0, floor));
-        let hub = Arc::new(Hub::new());
-        let router = Router::local(hub);
         let dyn_store: Arc<dyn Store> = store.clone();
+        let owner = owner_name(&config);
+        let slot = cluster::claim_slot(&*dyn_store, &owner).await?;
+        let floor = store.max_message_id().await?;
+        let ids = Arc::new(IdGen::new(slot, floor));
+        let background = CancellationToken::new();
+        let slot_task = tokio::spawn(cluster::keep_slot(
+            dyn_store.clone(),
+            ids.clone(),
+            owner,
+            background.clone(),
+        ));
+        let hub = Arc::new(Hub::new());
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let router = match &config.redis {
+            None => Router::local(hub),
+            Some(url) => {
+                let bus = RedisBus::start(
+                    url,
+                    &config.redis_prefix,
+                    slot,
+                    hub.clone(),
+                    events_tx,
+                    background.clone(),
+                )
+                .await
+                .with_context(|| format!("cannot reach redis at {url}"))?;
+                Router::clustered(hub, bus)
+            }
+        };
         let writer_stop = CancellationToken::new();
         let (writer, writer_task) = Writer::start(
             dyn_store.clone(),
@@ -70,13 +115,25 @@ impl Server {
         let listener = TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let http = match &config.http {
+            None => None,
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} for http"))?,
+            ),
+        };
         let node = Node::new(config, dyn_store, router, writer, passwords, dummy_hash);
         Ok(Server {
             listener,
+            http,
             node,
             store,
             writer_task,
             writer_stop,
+            background,
+            slot_task,
+            events,
         })
     }
 
@@ -85,24 +142,42 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// Where the HTTP endpoints listen, when enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The store's URL, without credentials.
     pub fn store_description(&self) -> &str {
         self.store.describe()
+    }
+
+    /// How this node routes: "in-process" or "redis".
+    pub fn routing(&self) -> &'static str {
+        if self.node.router.bus().is_some() { "redis" } else { "in-process" }
     }
 
     /// Serves until `shutdown` resolves, then stops gracefully.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Server {
             listener,
+            http,
             node,
             store,
             writer_task,
             writer_stop,
+            background,
+            slot_task,
+            events,
         } = self;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(node.config.max_connections));
         let housekeeping = tokio::spawn(housekeeping(node.clone(), cancel.clone()));
+        tokio::spawn(cluster_events(node.clone(), events, background.clone()));
+        if let Some(http) = http {
+            tokio::spawn(crate::http::serve(http, node.clone(), background.clone()));
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -147,9 +222,68 @@ impl Server {
         writer_stop.cancel();
         let _ = writer_task.await;
         housekeeping.abort();
+        if let Some(bus) = node.router.bus() {
+            bus.unregister().await;
+        }
+        background.cancel();
+        let _ = slot_task.await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Acts on what the cluster reports: friends of users whose node died hear
+/// they are offline; after a Redis outage, local sessions get again the
+/// unacked messages that may have been published while it was down.
+async fn cluster_events(node: Node, mut events: mpsc::UnboundedReceiver<ClusterEvent>, stop: CancellationToken) {
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = events.recv() => match e { Some(e) => e, None => return },
+        };
+        match ev {
+            ClusterEvent::UsersOffline(users) => {
+                for user in users {
+                    crate::service::accounts::announce_presence(&node, user).await;
+                }
+            }
+            ClusterEvent::Recovered { since_ms } => {
+                let floor = crate::ids::first_id_at(since_ms);
+                let mut pushed = 0usize;
+                for user in node.router.hub().users() {
+                    pushed += push_unacked(&node, user, floor).await;
+                }
+                tracing::info!(messages = pushed, "pushed messages that may have been missed during the outage");
+            }
+        }
+    }
+}
+
+/// Sends `user`'s unacked messages with ids above `floor` to the user's
+/// sessions here. Returns how many messages were sent.
+async fn push_unacked(node: &Node, user: u64, floor: u64) -> usize {
+    let mut after = floor;
+    let mut n = 0;
+    loop {
+        let page = match node.store.inbox_page(user, after, crate::ids::MAX_ID, 256).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(user, error = %e, "could not read the inbox to push missed messages");
+                return n;
+            }
+        };
+        let Some(last) = page.last() else { return n };
+        after = last.id;
+        for msg in page {
+            let id = msg.id;
+            let frame = OutFrame {
+                bytes: Bytes::from(Event::Msg { msg }.to_line()),
+                msg_id: Some(id),
+            };
+            node.router.hub().send(user, &frame, None);
+            n += 1;
+        }
     }
 }
 

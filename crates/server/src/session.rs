@@ -408,15 +408,18 @@ impl Session {
         };
         let uid = auth.user.id;
         let (friends, groups) = accounts::lists(&self.node, uid).await?;
-        let hub = self.node.router.hub().clone();
         self.outbox.hold();
-        let first = hub.attach(
-            uid,
-            SessionRef {
-                sid: self.sid,
-                outbox: self.outbox.clone(),
-            },
-        );
+        let first = self
+            .node
+            .router
+            .attach(
+                uid,
+                SessionRef {
+                    sid: self.sid,
+                    outbox: self.outbox.clone(),
+                },
+            )
+            .await;
         crate::metrics::session_started();
         let state = LoggedInState {
             caller: Caller {
@@ -508,7 +511,7 @@ impl Session {
     async fn end_session(&mut self, state: LoggedInState) {
         let uid = state.caller.user.id;
         crate::metrics::session_ended();
-        if self.node.router.hub().detach(uid, self.sid) {
+        if self.node.router.detach(uid, self.sid).await {
             accounts::announce_presence(&self.node, uid).await;
         }
         tracing::info!(user = uid, sid = self.sid, "session ended");

@@ -344,3 +344,82 @@ pub async fn drop_mysql_db(url: &str) -> anyhow::Result<()> {
     let _ = conn.close().await;
     Ok(())
 }
+
+/// Settings for a cluster node on 127.0.0.1:0 sharing `db` and the Redis at
+/// `redis` under `prefix`.
+pub fn cluster_config(db: &str, redis: &str, prefix: &str) -> Config {
+    let mut c = Config::for_tests(db);
+    c.redis = Some(redis.to_owned());
+    c.redis_prefix = prefix.to_owned();
+    c
+}
+
+/// A TCP proxy the test can cut and restore, to make a backing service
+/// unreachable without stopping it for everyone else.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl TcpProxy {
+    /// Forwards connections on a new local port to `target`.
+    pub async fn start(target: SocketAddr) -> anyhow::Result<TcpProxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let mut watch = watch.clone();
+                if *watch.borrow() {
+                    drop(client);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(target).await else { return };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    tokio::select! {
+                        _ = tokio::io::copy(&mut cr, &mut sw) => {}
+                        _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                        _ = watch.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Ok(TcpProxy { addr, cut })
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        let _ = self.cut.send(false);
+    }
+}
+
+/// The host:port of a service URL (`mysql://u@h:p/db`, `redis://h:p`).
+pub fn url_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let rest = url.split("://").nth(1).context("URL without scheme")?;
+    let rest = rest.rsplit('@').next().unwrap_or(rest);
+    let hostport = rest.split(['/', '?']).next().unwrap_or(rest);
+    use std::net::ToSocketAddrs;
+    hostport
+        .to_socket_addrs()?
+        .next()
+        .context("URL host does not resolve")
+}
+
+/// `url` with its host:port replaced by `addr`.
+pub fn url_via(url: &str, addr: SocketAddr) -> anyhow::Result<String> {
+    let (scheme, rest) = url.split_once("://").context("URL without scheme")?;
+    let (user, hostpart) = match rest.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), rest),
+    };
+    let cut = hostpart.find(['/', '?']).unwrap_or(hostpart.len());
+    Ok(format!("{scheme}://{user}{addr}{}", &hostpart[cut..]))
+}

@@ -46,6 +46,7 @@ conformance!(accounts, accounts_suite);
 conformance!(friends, friends_suite);
 conformance!(groups, groups_suite);
 conformance!(messages, messages_suite);
+conformance!(slots, slots_suite);
 
 async fn accounts_suite(s: &dyn Store) {
     s.ping().await.unwrap();
@@ -206,4 +207,26 @@ async fn messages_suite(s: &dyn Store) {
     assert_eq!(s.inbox_mark(b).await.unwrap(), (11, 1));
     assert_eq!(s.inbox_mark(c).await.unwrap(), (14, 1));
     assert_eq!(s.inbox_mark(a).await.unwrap(), (21, 2));
+}
+
+async fn slots_suite(s: &dyn Store) {
+    let a = s.claim_slot("a", 1000, 500).await.unwrap().unwrap();
+    let b = s.claim_slot("b", 1000, 500).await.unwrap().unwrap();
+    assert_ne!(a, b);
+    assert_eq!(s.claim_slot("a", 1100, 500).await.unwrap(), Some(a), "a node may reclaim its own");
+    assert!(s.renew_slot(a, "a", 1200, 500).await.unwrap());
+    assert!(!s.renew_slot(a, "b", 1200, 500).await.unwrap());
+    // b's lease ran out at 1500: a third node may take its slot.
+    assert_eq!(s.claim_slot("c", 1600, 500).await.unwrap(), Some(b));
+    assert!(!s.renew_slot(b, "b", 1600, 500).await.unwrap());
+    s.release_slot(a, "a").await.unwrap();
+    assert_eq!(s.claim_slot("d", 1600, 500).await.unwrap(), Some(a));
+    let mut taken = vec![a, b];
+    for n in 0..30 {
+        taken.push(s.claim_slot(&format!("n{n}"), 1600, 500).await.unwrap().unwrap());
+    }
+    taken.sort();
+    taken.dedup();
+    assert_eq!(taken.len(), 32);
+    assert_eq!(s.claim_slot("late", 1600, 500).await.unwrap(), None, "all 32 held");
 }

@@ -79,10 +79,13 @@ pub async fn authenticate(node: &Node, user: u64, credential: Credential) -> Res
 pub async fn lists(node: &Node, user: u64) -> Result<(Vec<User>, Vec<Group>), Failure> {
     let friends = node.store.friends(user).await?;
     let groups = node.store.groups_of(user).await?;
+    let ids: Vec<u64> = friends.iter().map(|f| f.id).collect();
+    let online = node.router.online(&ids).await;
     let friends = friends
         .into_iter()
-        .map(|f| User {
-            online: Some(node.router.is_online(f.id)),
+        .zip(online)
+        .map(|(f, online)| User {
+            online: Some(online),
             id: f.id,
             name: f.name,
         })
@@ -120,7 +123,7 @@ pub async fn sync(node: &Node, caller: &Caller) -> OpResult {
 pub async fn announce_presence(node: &Node, user: u64) {
     match node.store.friend_ids(user).await {
         Ok(friends) => {
-            let online = node.router.is_online(user);
+            let online = node.router.is_online(user).await;
             node.router.send(&friends, &Event::Presence { user, online });
         }
         Err(e) => tracing::warn!(user, error = %e, "presence not announced"),

@@ -30,9 +30,10 @@ pub async fn add(node: &Node, caller: &Caller, other: u64) -> OpResult {
                     },
                 },
             );
+            let online = node.router.is_online(friend.id).await;
             Ok(Reply::FriendAdded(FriendAdded {
                 friend: User {
-                    online: Some(node.router.is_online(friend.id)),
+                    online: Some(online),
                     id: friend.id,
                     name: friend.name,
                 },

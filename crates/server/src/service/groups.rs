@@ -109,7 +109,7 @@ pub async fn quit(node: &Node, caller: &Caller, group: u64) -> OpResult {
     tracing::info!(user = me, group, "quit group");
     let others = node.store.member_ids(group).await?;
     let mut user = me_as_user(caller);
-    user.online = Some(node.router.is_online(me));
+    user.online = Some(node.router.is_online(me).await);
     node.router.send(&others, &Event::MemberLeft { group, user });
     Ok(Reply::Empty)
 }
@@ -136,13 +136,14 @@ pub async fn delete(node: &Node, caller: &Caller, group: u64) -> OpResult {
 
 pub async fn members(node: &Node, caller: &Caller, group: u64) -> OpResult {
     role_in(node, group, caller.user.id).await?;
-    let members = node
-        .store
-        .members(group)
-        .await?
+    let rows = node.store.members(group).await?;
+    let ids: Vec<u64> = rows.iter().map(|(u, _)| u.id).collect();
+    let online = node.router.online(&ids).await;
+    let members = rows
         .into_iter()
-        .map(|(u, role)| Member {
-            online: node.router.is_online(u.id),
+        .zip(online)
+        .map(|((u, role), online)| Member {
+            online,
             id: u.id,
             name: u.name,
             role,

@@ -194,6 +194,15 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>>;
     async fn member_ids(&self, group: u64) -> Result<Vec<u64>>;
 
+    // Node slots (see ids.rs).
+    /// Takes a free (or expired, or already ours) slot until
+    /// `now_ms + lease_ms`; `None` when all are held.
+    async fn claim_slot(&self, owner: &str, now_ms: u64, lease_ms: u64) -> Result<Option<u16>>;
+    /// Extends our lease; false when the slot is no longer ours.
+    async fn renew_slot(&self, slot: u16, owner: &str, now_ms: u64, lease_ms: u64) -> Result<bool>;
+    /// Gives the slot back (clean shutdown).
+    async fn release_slot(&self, slot: u16, owner: &str) -> Result<()>;
+
     // Messages.
     /// Applies a batch in one transaction; on success every op has an
     /// outcome, in order.

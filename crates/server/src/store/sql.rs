@@ -167,6 +167,12 @@ mod common {
     pub const DELETE_INBOX: &str = "DELETE FROM inbox WHERE user_id = ? AND msg_id = ?";
     pub const HISTORY_GROUP: &str = "SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE group_id = ? AND id < ? ORDER BY id DESC LIMIT ?";
+    pub const CLAIM_SLOT: &str = "UPDATE node_slots SET owner = ?, expires_ms = ? \
+         WHERE slot = ? AND (expires_ms < ? OR owner = ?)";
+    pub const RENEW_SLOT: &str =
+        "UPDATE node_slots SET expires_ms = ? WHERE slot = ? AND owner = ?";
+    pub const RELEASE_SLOT: &str =
+        "UPDATE node_slots SET owner = '', expires_ms = 0 WHERE slot = ? AND owner = ?";
     pub const INBOX_MARK: &str =
         "SELECT COALESCE(MAX(msg_id), 0), COUNT(*) FROM inbox WHERE user_id = ?";
     pub const INBOX_PAGE: &str = "SELECT m.id, m.sender_id, m.recipient_id, m.group_id, m.text, m.cid, m.ts \
@@ -236,19 +242,17 @@ fn migration(version: i64, name: &'static str, sql: &'static str) -> Migration {
 }
 
 fn sqlite_migrator() -> Migrator {
-    Migrator::with_migrations(vec![migration(
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    )])
+    Migrator::with_migrations(vec![
+        migration(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+        migration(2, "node slots", include_str!("../../migrations/sqlite/0002_node_slots.sql")),
+    ])
 }
 
 fn mysql_migrator() -> Migrator {
-    Migrator::with_migrations(vec![migration(
-        1,
-        "init",
-        include_str!("../../migrations/mysql/0001_init.sql"),
-    )])
+    Migrator::with_migrations(vec![
+        migration(1, "init", include_str!("../../migrations/mysql/0001_init.sql")),
+        migration(2, "node slots", include_str!("../../migrations/mysql/0002_node_slots.sql")),
+    ])
 }
 
 fn msg_from_row<R: Row>(row: &R) -> std::result::Result<Msg, sqlx::Error>
@@ -796,6 +800,48 @@ impl Store for SqlStore {
 
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
         self.write_batch_tx(ops).await
+    }
+
+    async fn claim_slot(&self, owner: &str, now_ms: u64, lease_ms: u64) -> Result<Option<u16>> {
+        on!(self, write, |p, q| {
+            for slot in 0..crate::ids::MAX_NODES {
+                let r = sqlx::query(q::CLAIM_SLOT)
+                    .bind(owner)
+                    .bind((now_ms + lease_ms) as i64)
+                    .bind(slot as i64)
+                    .bind(now_ms as i64)
+                    .bind(owner)
+                    .execute(p)
+                    .await?;
+                if r.rows_affected() == 1 {
+                    return Ok(Some(slot));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    async fn renew_slot(&self, slot: u16, owner: &str, now_ms: u64, lease_ms: u64) -> Result<bool> {
+        on!(self, write, |p, q| {
+            let r = sqlx::query(q::RENEW_SLOT)
+                .bind((now_ms + lease_ms) as i64)
+                .bind(slot as i64)
+                .bind(owner)
+                .execute(p)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    async fn release_slot(&self, slot: u16, owner: &str) -> Result<()> {
+        on!(self, write, |p, q| {
+            sqlx::query(q::RELEASE_SLOT)
+                .bind(slot as i64)
+                .bind(owner)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
     }
 
     async fn history_with(&self, a: u64, b: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>> {

@@ -1,0 +1,69 @@
+//! Running as one of several nodes: the Redis bus that routes frames and
+//! keeps presence between nodes, and the lease on this node's id slot.
+//! Only this module talks to Redis.
+
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::{IdGen, now_ms};
+use crate::store::Store;
+
+/// What the bus tells the server to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// These users' last node died: tell their friends they are offline.
+    UsersOffline(Vec<u64>),
+    /// Redis is back after an outage that began at `since_ms`: push the
+    /// unacked messages from then on to the local sessions.
+    Recovered { since_ms: u64 },
+}
+
+/// How long a node slot lease lasts without renewal.
+pub const SLOT_LEASE: Duration = Duration::from_secs(30);
+
+/// Claims a node slot in the store, so message ids from different live
+/// nodes never collide.
+pub async fn claim_slot(store: &dyn Store, owner: &str) -> anyhow::Result<u16> {
+    match store
+        .claim_slot(owner, now_ms(), SLOT_LEASE.as_millis() as u64)
+        .await?
+    {
+        Some(slot) => Ok(slot),
+        None => anyhow::bail!(
+            "all {} node slots are taken: too many nodes share this database",
+            crate::ids::MAX_NODES
+        ),
+    }
+}
+
+/// Renews the slot lease every few seconds. If the lease was lost (a long
+/// database outage and another node took the slot), takes a new slot.
+pub async fn keep_slot(store: Arc<dyn Store>, ids: Arc<IdGen>, owner: String, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(SLOT_LEASE / 6);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let slot = ids.node();
+        let lease = SLOT_LEASE.as_millis() as u64;
+        match store.renew_slot(slot, &owner, now_ms(), lease).await {
+            Ok(true) => {}
+            Ok(false) => match store.claim_slot(&owner, now_ms(), lease).await {
+                Ok(Some(new)) => {
+                    tracing::warn!(old = slot, new, "node slot lease was lost; moved to a new slot");
+                    ids.set_node(new);
+                }
+                Ok(None) => tracing::error!("node slot lost and none free"),
+                Err(e) => tracing::warn!(error = %e, "node slot claim failed"),
+            },
+            Err(e) => tracing::warn!(error = %e, "node slot renewal failed"),
+        }
+    }
+    let _ = store.release_slot(ids.node(), &owner).await;
+}
