@@ -423,3 +423,98 @@ pub fn url_via(url: &str, addr: SocketAddr) -> anyhow::Result<String> {
     let cut = hostpart.find(['/', '?']).unwrap_or(hostpart.len());
     Ok(format!("{scheme}://{user}{addr}{}", &hostpart[cut..]))
 }
+
+/// nginx for the load-balancer tests (`CHAT_TEST_NGINX`, a path).
+pub fn nginx_path() -> Option<String> {
+    service_url("CHAT_TEST_NGINX")
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; tests bind it soon after).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub async fn wait_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("nothing listens on port {port} after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A child process that is killed (SIGKILL) when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Child {
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.0.id().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status()?;
+        Ok(self.0.wait()?)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Starts `redis-server` on `port`, keeping nothing on disk.
+pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot run redis-server")?;
+    let child = Child(child);
+    wait_port(port, Duration::from_secs(10)).await?;
+    Ok(child)
+}
+
+/// Starts nginx in the foreground on a private prefix `dir`, balancing
+/// 127.0.0.1:`listen` over the `upstreams` ports (the shipped
+/// deploy/nginx config, with these ports).
+pub async fn spawn_nginx(nginx: &str, dir: &std::path::Path, listen: u16, upstreams: &[u16]) -> anyhow::Result<Child> {
+    let servers: String = upstreams
+        .iter()
+        .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
+        .collect();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off;\nmaster_process off;\nworker_processes 1;\npid nginx.pid;\nerror_log error.log notice;\n\
+         events {{ worker_connections 4096; }}\n\
+         stream {{\n    upstream chat_nodes {{\n{servers}    }}\n    server {{\n        listen 127.0.0.1:{listen};\n\
+         proxy_pass chat_nodes;\n        proxy_connect_timeout 1s;\n        proxy_timeout 10m;\n        tcp_nodelay on;\n    }}\n}}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf)?;
+    let child = std::process::Command::new(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .context("cannot run nginx")?;
+    let child = Child(child);
+    wait_port(listen, Duration::from_secs(10)).await?;
+    Ok(child)
+}
