@@ -41,7 +41,11 @@ impl Passwords {
 
     /// A PHC string (`$argon2id$...`) with a fresh salt.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
         let hasher = self.hasher();
         tokio::task::spawn_blocking(move || {
             hasher
@@ -57,7 +61,11 @@ impl Passwords {
     /// stored in the string are used, so old hashes keep working after the
     /// configured cost changes.
     pub async fn verify(&self, password: String, phc: String) -> Result<bool, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
         let hasher = self.hasher();
         tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&phc).map_err(|e| HashError(e.to_string()))?;

@@ -143,7 +143,16 @@ mod tests {
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6000));
         assert_eq!(c.db, "sqlite://data/chat.db");
         assert_eq!(c.max_frame, 65536);
-        let c = Config::parse_from(["chatserver", "0.0.0.0", "6002", "--db", "sqlite:///tmp/x.db"]);
-        assert_eq!((c.host.as_str(), c.port, c.db.as_str()), ("0.0.0.0", 6002, "sqlite:///tmp/x.db"));
+        let c = Config::parse_from([
+            "chatserver",
+            "0.0.0.0",
+            "6002",
+            "--db",
+            "sqlite:///tmp/x.db",
+        ]);
+        assert_eq!(
+            (c.host.as_str(), c.port, c.db.as_str()),
+            ("0.0.0.0", 6002, "sqlite:///tmp/x.db")
+        );
     }
 }

@@ -23,7 +23,8 @@ pub fn recorder() -> Option<PrometheusHandle> {
     RECORDER
         .get_or_init(|| {
             let buckets = [
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
             ];
             let builder = PrometheusBuilder::new().set_buckets(&buckets).ok()?;
             match builder.install_recorder() {
@@ -66,12 +67,17 @@ pub async fn serve(listener: TcpListener, node: Node, stop: CancellationToken) {
         let node = node.clone();
         let handle = handle.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, node, handle)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), answer(stream, node, handle)).await;
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, node: Node, handle: Option<PrometheusHandle>) -> std::io::Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    node: Node,
+    handle: Option<PrometheusHandle>,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
@@ -89,7 +95,11 @@ async fn answer(mut stream: TcpStream, node: Node, handle: Option<PrometheusHand
         ("GET", "/healthz") => health(&node).await,
         ("GET", "/metrics") => match handle {
             Some(h) => ("200 OK", "text/plain; version=0.0.4", h.render()),
-            None => ("503 Service Unavailable", "text/plain", "metrics recorder unavailable\n".into()),
+            None => (
+                "503 Service Unavailable",
+                "text/plain",
+                "metrics recorder unavailable\n".into(),
+            ),
         },
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".into()),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),

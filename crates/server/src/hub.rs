@@ -167,7 +167,10 @@ mod tests {
         let (b, _rb) = session(2);
         hub.attach(7, a.clone());
         hub.attach(7, b.clone());
-        let f = OutFrame { bytes: Bytes::from_static(b"x\n"), msg_id: None };
+        let f = OutFrame {
+            bytes: Bytes::from_static(b"x\n"),
+            msg_id: None,
+        };
         assert_eq!(hub.send(7, &f, Some(1)), 1);
         assert_eq!(a.outbox.queued_bytes(), 0);
         assert_eq!(b.outbox.queued_bytes(), 2);

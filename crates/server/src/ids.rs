@@ -77,7 +77,9 @@ impl IdGen {
             (tick + 1, 0)
         };
         *st = next;
-        (next.0 << (NODE_BITS + SEQ_BITS)) | (self.node.load(Ordering::Relaxed) << SEQ_BITS) | next.1
+        (next.0 << (NODE_BITS + SEQ_BITS))
+            | (self.node.load(Ordering::Relaxed) << SEQ_BITS)
+            | next.1
     }
 }
 

@@ -1,8 +1,8 @@
 //! `chatserver [HOST] [PORT] [--db URL] ...`: runs one node until SIGTERM
 //! or Ctrl-C, then stops gracefully and exits 0.
 
-use clap::Parser;
 use chatserver::{Config, Server};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]

@@ -130,7 +130,10 @@ impl Outbox {
     fn overflow(&self) {
         self.closed.store(true, Ordering::Release);
         if !self.overflowed.swap(true, Ordering::AcqRel) {
-            tracing::warn!(limit = self.limit, "outgoing queue full: dropping slow reader");
+            tracing::warn!(
+                limit = self.limit,
+                "outgoing queue full: dropping slow reader"
+            );
         }
         self.closed_notify.notify_waiters();
         self.space_notify.notify_waiters();

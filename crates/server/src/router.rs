@@ -30,7 +30,10 @@ impl Router {
 
     /// A cluster node: local sessions plus the Redis bus.
     pub fn clustered(hub: Arc<Hub>, bus: Arc<RedisBus>) -> Router {
-        Router { hub, bus: Some(bus) }
+        Router {
+            hub,
+            bus: Some(bus),
+        }
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -85,7 +88,9 @@ impl Router {
         if let Some(bus) = &self.bus {
             match bus.online(users).await {
                 Ok(v) => return v,
-                Err(e) => tracing::warn!(error = %e, "presence lookup failed; using local sessions"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "presence lookup failed; using local sessions")
+                }
             }
         }
         users.iter().map(|&u| self.hub.is_online(u)).collect()

@@ -21,11 +21,11 @@ use tokio::sync::mpsc;
 
 use crate::auth::Passwords;
 use crate::cluster::{self, ClusterEvent, redis::RedisBus};
-use crate::outbox::OutFrame;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::ids::{IdGen, now_ms};
 use crate::node::Node;
+use crate::outbox::OutFrame;
 use crate::router::Router;
 use crate::store::{SqlStore, Store, StoreOptions};
 use crate::writer::Writer;
@@ -154,7 +154,11 @@ impl Server {
 
     /// How this node routes: "in-process" or "redis".
     pub fn routing(&self) -> &'static str {
-        if self.node.router.bus().is_some() { "redis" } else { "in-process" }
+        if self.node.router.bus().is_some() {
+            "redis"
+        } else {
+            "in-process"
+        }
     }
 
     /// Serves until `shutdown` resolves, then stops gracefully.
@@ -236,7 +240,11 @@ impl Server {
 /// Acts on what the cluster reports: friends of users whose node died hear
 /// they are offline; after a Redis outage, local sessions get again the
 /// unacked messages that may have been published while it was down.
-async fn cluster_events(node: Node, mut events: mpsc::UnboundedReceiver<ClusterEvent>, stop: CancellationToken) {
+async fn cluster_events(
+    node: Node,
+    mut events: mpsc::UnboundedReceiver<ClusterEvent>,
+    stop: CancellationToken,
+) {
     loop {
         let ev = tokio::select! {
             _ = stop.cancelled() => return,
@@ -254,7 +262,10 @@ async fn cluster_events(node: Node, mut events: mpsc::UnboundedReceiver<ClusterE
                 for user in node.router.hub().users() {
                     pushed += push_unacked(&node, user, floor).await;
                 }
-                tracing::info!(messages = pushed, "pushed messages that may have been missed during the outage");
+                tracing::info!(
+                    messages = pushed,
+                    "pushed messages that may have been missed during the outage"
+                );
             }
         }
     }
@@ -266,7 +277,11 @@ async fn push_unacked(node: &Node, user: u64, floor: u64) -> usize {
     let mut after = floor;
     let mut n = 0;
     loop {
-        let page = match node.store.inbox_page(user, after, crate::ids::MAX_ID, 256).await {
+        let page = match node
+            .store
+            .inbox_page(user, after, crate::ids::MAX_ID, 256)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(user, error = %e, "could not read the inbox to push missed messages");

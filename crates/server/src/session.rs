@@ -233,7 +233,10 @@ impl Session {
                 let f = Failure::new(ErrorCode::RateLimited, "too many requests; slow down");
                 self.reply_later(f.encode(re));
                 if verdict == Verdict::Kick {
-                    tracing::info!(sid = self.sid, "closing a connection that ignores rate limits");
+                    tracing::info!(
+                        sid = self.sid,
+                        "closing a connection that ignores rate limits"
+                    );
                     self.closing = true;
                 }
                 return;
@@ -325,7 +328,11 @@ impl Session {
         let node = self.node.clone();
         let caller = self.caller();
         // Ops after login: the check in on_frame guarantees a caller.
-        let me = || caller.clone().ok_or_else(|| Failure::new(ErrorCode::NotLoggedIn, "log in first"));
+        let me = || {
+            caller
+                .clone()
+                .ok_or_else(|| Failure::new(ErrorCode::NotLoggedIn, "log in first"))
+        };
         Some(match request {
             Request::Ping => Ok(Reply::Empty),
             Request::Register { name, password } => accounts::register(&node, name, password).await,
@@ -378,15 +385,20 @@ impl Session {
                 Err(f) => Err(f),
             },
             // Pipelined ops never reach here.
-            Request::Chat { .. } | Request::GroupChat { .. } | Request::Ack { .. } => Err(
-                Failure::new(ErrorCode::Internal, "internal error"),
-            ),
+            Request::Chat { .. } | Request::GroupChat { .. } | Request::Ack { .. } => {
+                Err(Failure::new(ErrorCode::Internal, "internal error"))
+            }
         })
     }
 
     /// `login`: checks the credential, joins the hub, replies, then replays
     /// the unacked inbox, then lets live events through.
-    async fn login(&mut self, re: Option<u64>, user: u64, credential: Credential) -> Result<(), Failure> {
+    async fn login(
+        &mut self,
+        re: Option<u64>,
+        user: u64,
+        credential: Credential,
+    ) -> Result<(), Failure> {
         if self.login.is_some() {
             return Err(Failure::new(
                 ErrorCode::AlreadyLoggedIn,

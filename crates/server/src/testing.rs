@@ -244,7 +244,9 @@ impl TestClient {
         let r = self
             .ok(json!({"op": "register", "name": name, "password": password}))
             .await?;
-        r["user"]["id"].as_u64().context("register reply has no user id")
+        r["user"]["id"]
+            .as_u64()
+            .context("register reply has no user id")
     }
 
     /// Logs in with a password; returns the reply.
@@ -327,7 +329,9 @@ pub async fn fresh_mysql_db(base: &str) -> anyhow::Result<String> {
     let name = unique_name("chat_t");
     let mut conn = sqlx::MySqlConnection::connect(base).await?;
     let sql = format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await?;
     let _ = conn.close().await;
     let cut = base.rfind('/').context("MySQL URL has no database part")?;
     Ok(format!("{}/{name}", &base[..cut]))
@@ -340,7 +344,9 @@ pub async fn drop_mysql_db(url: &str) -> anyhow::Result<()> {
     let name = &url[cut + 1..];
     let mut conn = sqlx::MySqlConnection::connect(url).await?;
     let sql = format!("DROP DATABASE IF EXISTS `{name}`");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await?;
     let _ = conn.close().await;
     Ok(())
 }
@@ -369,14 +375,18 @@ impl TcpProxy {
         let (cut, watch) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
                 let mut watch = watch.clone();
                 if *watch.borrow() {
                     drop(client);
                     continue;
                 }
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(target).await else { return };
+                    let Ok(server) = TcpStream::connect(target).await else {
+                        return;
+                    };
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     tokio::select! {
@@ -462,7 +472,9 @@ impl Child {
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.0.id().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status()?;
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?;
         Ok(self.0.wait()?)
     }
 }
@@ -476,7 +488,16 @@ impl Drop for Child {
 /// Starts `redis-server` on `port`, keeping nothing on disk.
 pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
     let child = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -489,7 +510,12 @@ pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
 /// Starts nginx in the foreground on a private prefix `dir`, balancing
 /// 127.0.0.1:`listen` over the `upstreams` ports (the shipped
 /// deploy/nginx config, with these ports).
-pub async fn spawn_nginx(nginx: &str, dir: &std::path::Path, listen: u16, upstreams: &[u16]) -> anyhow::Result<Child> {
+pub async fn spawn_nginx(
+    nginx: &str,
+    dir: &std::path::Path,
+    listen: u16,
+    upstreams: &[u16],
+) -> anyhow::Result<Child> {
     let servers: String = upstreams
         .iter()
         .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))

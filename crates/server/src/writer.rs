@@ -32,7 +32,10 @@ pub struct Draft {
 #[derive(Debug)]
 pub enum Done {
     /// A message was stored (or was a `cid` retry): its id and time.
-    Msg { id: u64, ts: u64 },
+    Msg {
+        id: u64,
+        ts: u64,
+    },
     Acked,
 }
 
@@ -183,7 +186,10 @@ fn finish(router: &Router, job: Job, op: WriteOp, outcome: Result<WriteOutcome, 
             let reply = match outcome {
                 Ok(WriteOutcome::Msg(Stored::New { recipients })) => {
                     router.deliver_msg(&msg, &recipients, draft.origin_sid);
-                    Ok(Done::Msg { id: msg.id, ts: msg.ts })
+                    Ok(Done::Msg {
+                        id: msg.id,
+                        ts: msg.ts,
+                    })
                 }
                 Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts })) => Ok(Done::Msg { id, ts }),
                 Ok(WriteOutcome::Acked) => Err(StoreError::Internal("outcome mismatch".into())),

@@ -21,7 +21,11 @@ impl Cluster {
         let prefix = testing::unique_name("chat_t");
         let mut nodes = Vec::new();
         for _ in 0..n {
-            nodes.push(TestServer::start_config(cluster_config(&db, &redis, &prefix)).await.unwrap());
+            nodes.push(
+                TestServer::start_config(cluster_config(&db, &redis, &prefix))
+                    .await
+                    .unwrap(),
+            );
         }
         Some(Cluster { nodes, db })
     }
@@ -40,36 +44,59 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_on_different_nodes_chat_and_see_presence() {
-    let Some(c) = Cluster::start(2).await else { return };
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let mut a = c.client(0).await;
     let mut b = c.client(1).await;
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
 
     // Friendship across nodes: bob's node hears of it.
-    let r = a.ok(json!({"op": "add_friend", "user": idb})).await.unwrap();
-    assert_eq!(r["friend"]["online"], json!(true), "bob is online on the other node");
+    let r = a
+        .ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
+    assert_eq!(
+        r["friend"]["online"],
+        json!(true),
+        "bob is online on the other node"
+    );
     let ev = b.event_of("friend_added").await.unwrap();
     assert_eq!(ev["user"]["id"], json!(ida));
 
     // One-to-one, both ways.
-    let sent = a.ok(json!({"op": "chat", "to": idb, "text": "hi from node 0"})).await.unwrap();
+    let sent = a
+        .ok(json!({"op": "chat", "to": idb, "text": "hi from node 0"}))
+        .await
+        .unwrap();
     let ev = b.event_of("msg").await.unwrap();
     assert_eq!(ev["msg"]["text"], json!("hi from node 0"));
     assert_eq!(ev["msg"]["id"], sent["msg"]["id"]);
     assert_eq!(ev["msg"]["from"], json!(ida));
-    b.ok(json!({"op": "chat", "to": ida, "text": "hi back"})).await.unwrap();
-    assert_eq!(a.event_of("msg").await.unwrap()["msg"]["text"], json!("hi back"));
+    b.ok(json!({"op": "chat", "to": ida, "text": "hi back"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.event_of("msg").await.unwrap()["msg"]["text"],
+        json!("hi back")
+    );
 
     // Presence across nodes: bob leaves, alice hears; bob returns.
     b.ok(json!({"op": "logout"})).await.unwrap();
     let ev = a.event_of("presence").await.unwrap();
-    assert_eq!((ev["user"].clone(), ev["online"].clone()), (json!(idb), json!(false)));
+    assert_eq!(
+        (ev["user"].clone(), ev["online"].clone()),
+        (json!(idb), json!(false))
+    );
     let synced = a.ok(json!({"op": "sync"})).await.unwrap();
     assert_eq!(synced["friends"][0]["online"], json!(false));
 
     // Offline message stored by node 0, delivered by node 1 at login.
-    let off = a.ok(json!({"op": "chat", "to": idb, "text": "while you were away"})).await.unwrap();
+    let off = a
+        .ok(json!({"op": "chat", "to": idb, "text": "while you were away"}))
+        .await
+        .unwrap();
     let r = b.login(idb, "password1").await.unwrap();
     assert!(r["unread"].as_u64().unwrap() >= 1);
     let mut texts = Vec::new();
@@ -87,7 +114,10 @@ async fn users_on_different_nodes_chat_and_see_presence() {
     // The sender's other session, on the other node, sees the sent message.
     let mut a2 = c.client(1).await;
     a2.login(ida, "password1").await.unwrap();
-    let mine = a.ok(json!({"op": "chat", "to": idb, "text": "copy to my other device"})).await.unwrap();
+    let mine = a
+        .ok(json!({"op": "chat", "to": idb, "text": "copy to my other device"}))
+        .await
+        .unwrap();
     // a2's login replayed alice's unacked inbox ("hi back") first.
     let ev = loop {
         let ev = a2.event_of("msg").await.unwrap();
@@ -101,52 +131,96 @@ async fn users_on_different_nodes_chat_and_see_presence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_chat_spans_nodes() {
-    let Some(c) = Cluster::start(2).await else { return };
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let mut a = c.client(0).await;
     let mut b = c.client(1).await;
     let mut d = c.client(1).await;
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
     let idd = d.signup("dora").await.unwrap();
-    let g = a.ok(json!({"op": "create_group", "name": "cross", "desc": "two nodes"})).await.unwrap();
+    let g = a
+        .ok(json!({"op": "create_group", "name": "cross", "desc": "two nodes"}))
+        .await
+        .unwrap();
     let gid = g["group"]["id"].as_u64().unwrap();
-    b.ok(json!({"op": "join_group", "group": gid})).await.unwrap();
+    b.ok(json!({"op": "join_group", "group": gid}))
+        .await
+        .unwrap();
     let ev = a.event_of("member_joined").await.unwrap();
     assert_eq!(ev["user"]["id"], json!(idb));
-    d.ok(json!({"op": "join_group", "group": gid})).await.unwrap();
-    let members = a.ok(json!({"op": "group_members", "group": gid})).await.unwrap();
-    let online: Vec<bool> = members["members"].as_array().unwrap().iter().map(|m| m["online"].as_bool().unwrap()).collect();
-    assert_eq!(online, vec![true, true, true], "members on the other node are online");
+    d.ok(json!({"op": "join_group", "group": gid}))
+        .await
+        .unwrap();
+    let members = a
+        .ok(json!({"op": "group_members", "group": gid}))
+        .await
+        .unwrap();
+    let online: Vec<bool> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["online"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        online,
+        vec![true, true, true],
+        "members on the other node are online"
+    );
 
-    let sent = a.ok(json!({"op": "group_chat", "group": gid, "text": "hello group"})).await.unwrap();
+    let sent = a
+        .ok(json!({"op": "group_chat", "group": gid, "text": "hello group"}))
+        .await
+        .unwrap();
     for cl in [&mut b, &mut d] {
         let ev = cl.event_of("msg").await.unwrap();
         assert_eq!(ev["msg"]["group"], json!(gid));
         assert_eq!(ev["msg"]["id"], sent["msg"]["id"]);
     }
-    d.ok(json!({"op": "group_chat", "group": gid, "text": "from node 1"})).await.unwrap();
+    d.ok(json!({"op": "group_chat", "group": gid, "text": "from node 1"}))
+        .await
+        .unwrap();
     assert_eq!(a.event_of("msg").await.unwrap()["msg"]["from"], json!(idd));
 
-    a.ok(json!({"op": "delete_group", "group": gid})).await.unwrap();
-    assert_eq!(b.event_of("group_deleted").await.unwrap()["group"], json!(gid));
-    assert_eq!(d.event_of("group_deleted").await.unwrap()["group"], json!(gid));
+    a.ok(json!({"op": "delete_group", "group": gid}))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.event_of("group_deleted").await.unwrap()["group"],
+        json!(gid)
+    );
+    assert_eq!(
+        d.event_of("group_deleted").await.unwrap()["group"],
+        json!(gid)
+    );
     let _ = ida;
     c.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_ids_are_unique_and_ordered_across_nodes() {
-    let Some(c) = Cluster::start(2).await else { return };
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let mut a = c.client(0).await;
     let mut b = c.client(1).await;
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb})).await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
     let mut ids = std::collections::HashSet::new();
     for i in 0..50 {
-        let r = a.ok(json!({"op": "chat", "to": idb, "text": format!("a{i}")})).await.unwrap();
+        let r = a
+            .ok(json!({"op": "chat", "to": idb, "text": format!("a{i}")}))
+            .await
+            .unwrap();
         assert!(ids.insert(r["msg"]["id"].as_u64().unwrap()));
-        let r = b.ok(json!({"op": "chat", "to": ida, "text": format!("b{i}")})).await.unwrap();
+        let r = b
+            .ok(json!({"op": "chat", "to": ida, "text": format!("b{i}")}))
+            .await
+            .unwrap();
         assert!(ids.insert(r["msg"]["id"].as_u64().unwrap()));
     }
     assert!(ids.iter().all(|&id| id < 1u64 << 53));

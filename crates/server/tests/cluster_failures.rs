@@ -22,12 +22,16 @@ async fn spawn_node(dir: &Path, port: u16, db: &str, redis: &str, prefix: &str) 
         .spawn()
         .unwrap();
     let child = Child(child);
-    testing::wait_port(port, Duration::from_secs(20)).await.unwrap();
+    testing::wait_port(port, Duration::from_secs(20))
+        .await
+        .unwrap();
     child
 }
 
 async fn connect(port: u16) -> TestClient {
-    TestClient::connect(([127, 0, 0, 1], port).into()).await.unwrap()
+    TestClient::connect(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap()
 }
 
 /// Collects `msg` events until every id in `want` has arrived.
@@ -50,17 +54,26 @@ async fn receive_all(client: &mut TestClient, want: &HashSet<u64>, within: Durat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_heals_presence_and_its_clients_resume_through_nginx() {
-    let (Some(mysql), Some(redis), Some(nginx)) = (testing::mysql_url(), testing::redis_url(), testing::nginx_path())
-    else {
+    let (Some(mysql), Some(redis), Some(nginx)) = (
+        testing::mysql_url(),
+        testing::redis_url(),
+        testing::nginx_path(),
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let db = testing::fresh_mysql_db(&mysql).await.unwrap();
     let prefix = testing::unique_name("chat_t");
-    let (p1, p2, lb) = (testing::free_port().unwrap(), testing::free_port().unwrap(), testing::free_port().unwrap());
+    let (p1, p2, lb) = (
+        testing::free_port().unwrap(),
+        testing::free_port().unwrap(),
+        testing::free_port().unwrap(),
+    );
     let mut victim = spawn_node(dir.path(), p1, &db, &redis, &prefix).await;
     let _survivor = spawn_node(dir.path(), p2, &db, &redis, &prefix).await;
-    let _lb = testing::spawn_nginx(&nginx, dir.path(), lb, &[p1, p2]).await.unwrap();
+    let _lb = testing::spawn_nginx(&nginx, dir.path(), lb, &[p1, p2])
+        .await
+        .unwrap();
 
     // Two users on the doomed node, one on the survivor; all friends.
     let mut a = connect(p1).await;
@@ -69,27 +82,47 @@ async fn killed_node_heals_presence_and_its_clients_resume_through_nginx() {
     let idc = c.signup("carol").await.unwrap();
     let mut b = connect(p2).await;
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb})).await.unwrap();
-    c.ok(json!({"op": "add_friend", "user": idb})).await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
+    c.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
     let token_a = a.token.clone().unwrap();
 
     // bob writes; alice reads everything live but acks only the first two.
     let mut sent = Vec::new();
     for i in 0..5 {
-        let r = b.ok(json!({"op": "chat", "to": ida, "text": format!("m{i}")})).await.unwrap();
+        let r = b
+            .ok(json!({"op": "chat", "to": ida, "text": format!("m{i}")}))
+            .await
+            .unwrap();
         sent.push(r["msg"]["id"].as_u64().unwrap());
     }
-    receive_all(&mut a, &sent.iter().copied().collect(), Duration::from_secs(10)).await;
-    a.ok(json!({"op": "ack", "ids": [sent[0], sent[1]]})).await.unwrap();
+    receive_all(
+        &mut a,
+        &sent.iter().copied().collect(),
+        Duration::from_secs(10),
+    )
+    .await;
+    a.ok(json!({"op": "ack", "ids": [sent[0], sent[1]]}))
+        .await
+        .unwrap();
 
     // kill -9 the node holding alice and carol.
     let killed_at = Instant::now();
     victim.kill9();
-    assert!(a.until_closed().await.is_ok(), "alice's connection dies with the node");
+    assert!(
+        a.until_closed().await.is_ok(),
+        "alice's connection dies with the node"
+    );
 
     // bob keeps writing to alice while she is gone.
     for i in 5..7 {
-        let r = b.ok(json!({"op": "chat", "to": ida, "text": format!("m{i}")})).await.unwrap();
+        let r = b
+            .ok(json!({"op": "chat", "to": ida, "text": format!("m{i}")}))
+            .await
+            .unwrap();
         sent.push(r["msg"]["id"].as_u64().unwrap());
     }
 
@@ -103,51 +136,86 @@ async fn killed_node_heals_presence_and_its_clients_resume_through_nginx() {
     }
     let healed = killed_at.elapsed();
     assert_eq!(offline, HashSet::from([ida, idc]));
-    assert!(healed < Duration::from_secs(15), "presence healed in {healed:?}");
+    assert!(
+        healed < Duration::from_secs(15),
+        "presence healed in {healed:?}"
+    );
     let friends = b.ok(json!({"op": "sync"})).await.unwrap()["friends"].clone();
-    assert!(friends.as_array().unwrap().iter().all(|f| f["online"] == json!(false)));
+    assert!(
+        friends
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["online"] == json!(false))
+    );
 
     // alice reconnects through nginx (the dead node refuses; nginx moves on)
     // with her token, and gets every message she had not acked, in order.
     let mut a2 = connect(lb).await;
-    let r = a2.ok(json!({"op": "login", "user": ida, "token": token_a})).await.unwrap();
+    let r = a2
+        .ok(json!({"op": "login", "user": ida, "token": token_a}))
+        .await
+        .unwrap();
     assert_eq!(r["token"], json!(token_a));
     assert_eq!(r["unread"], json!(5));
     let mut got = Vec::new();
     for _ in 0..5 {
-        got.push(a2.event_of("msg").await.unwrap()["msg"]["id"].as_u64().unwrap());
+        got.push(
+            a2.event_of("msg").await.unwrap()["msg"]["id"]
+                .as_u64()
+                .unwrap(),
+        );
     }
     assert_eq!(got, sent[2..].to_vec());
-    assert_eq!(b.event_of("presence").await.unwrap(), json!({"ev": "presence", "user": ida, "online": true}));
+    assert_eq!(
+        b.event_of("presence").await.unwrap(),
+        json!({"ev": "presence", "user": ida, "online": true})
+    );
 
     // And the conversation goes on through nginx.
-    a2.ok(json!({"op": "chat", "to": idb, "text": "back"})).await.unwrap();
-    assert_eq!(b.event_of("msg").await.unwrap()["msg"]["text"], json!("back"));
+    a2.ok(json!({"op": "chat", "to": idb, "text": "back"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.event_of("msg").await.unwrap()["msg"]["text"],
+        json!("back")
+    );
     testing::drop_mysql_db(&db).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_during_traffic_loses_nothing() {
-    let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else { return };
+    let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else {
+        return;
+    };
     let port = testing::free_port().unwrap();
     let mut redis = testing::spawn_redis(port).await.unwrap();
     let redis_url = format!("redis://127.0.0.1:{port}");
     let db = testing::fresh_mysql_db(&mysql).await.unwrap();
     let prefix = testing::unique_name("chat_t");
-    let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix)).await.unwrap();
-    let n1 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix)).await.unwrap();
+    let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
+    let n1 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
     let mut a = n0.client().await.unwrap();
     let mut b = n1.client().await.unwrap();
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb})).await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
 
     // alice sends steadily from another task while Redis goes away and
     // comes back; every id that got ok is recorded.
     let sender = tokio::spawn(async move {
         let mut acked = Vec::new();
         for i in 0..60 {
-            let r = a.request(json!({"op": "chat", "to": idb, "text": format!("t{i}")})).await.unwrap();
+            let r = a
+                .request(json!({"op": "chat", "to": idb, "text": format!("t{i}")}))
+                .await
+                .unwrap();
             if r["ok"] == json!(true) {
                 acked.push(r["msg"]["id"].as_u64().unwrap());
             }
@@ -160,14 +228,21 @@ async fn redis_restart_during_traffic_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let _redis = testing::spawn_redis(port).await.unwrap();
     let (mut a, acked) = sender.await.unwrap();
-    assert!(acked.len() >= 55, "the store keeps accepting while Redis is down: {} of 60", acked.len());
+    assert!(
+        acked.len() >= 55,
+        "the store keeps accepting while Redis is down: {} of 60",
+        acked.len()
+    );
 
     // bob, still on his first connection, gets every acked message.
     let want: HashSet<u64> = acked.iter().copied().collect();
     receive_all(&mut b, &want, Duration::from_secs(20)).await;
 
     // Routing and presence work again after recovery.
-    let r = a.ok(json!({"op": "chat", "to": idb, "text": "after"})).await.unwrap();
+    let r = a
+        .ok(json!({"op": "chat", "to": idb, "text": "after"}))
+        .await
+        .unwrap();
     let id = r["msg"]["id"].as_u64().unwrap();
     receive_all(&mut b, &HashSet::from([id]), Duration::from_secs(10)).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -176,7 +251,10 @@ async fn redis_restart_during_traffic_loses_nothing() {
         if f["friends"][0]["online"] == json!(true) {
             break;
         }
-        assert!(Instant::now() < deadline, "bob's presence was not registered again");
+        assert!(
+            Instant::now() < deadline,
+            "bob's presence was not registered again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = ida;
@@ -187,34 +265,65 @@ async fn redis_restart_during_traffic_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_gives_unavailable_and_heals() {
-    let (Some(mysql), Some(redis)) = (testing::mysql_url(), testing::redis_url()) else { return };
+    let (Some(mysql), Some(redis)) = (testing::mysql_url(), testing::redis_url()) else {
+        return;
+    };
     let db = testing::fresh_mysql_db(&mysql).await.unwrap();
-    let proxy = TcpProxy::start(testing::url_addr(&db).unwrap()).await.unwrap();
+    let proxy = TcpProxy::start(testing::url_addr(&db).unwrap())
+        .await
+        .unwrap();
     let via = testing::url_via(&db, proxy.addr).unwrap();
     let prefix = testing::unique_name("chat_t");
-    let node = TestServer::start_config(cluster_config(&via, &redis, &prefix)).await.unwrap();
+    let node = TestServer::start_config(cluster_config(&via, &redis, &prefix))
+        .await
+        .unwrap();
     let mut a = node.client().await.unwrap();
     let mut b = node.client().await.unwrap();
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb})).await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
 
     proxy.cut();
     let started = Instant::now();
-    a.fails(json!({"op": "chat", "to": idb, "text": "lost?"}), "unavailable").await.unwrap();
-    a.fails(json!({"op": "history", "with": idb}), "unavailable").await.unwrap();
+    a.fails(
+        json!({"op": "chat", "to": idb, "text": "lost?"}),
+        "unavailable",
+    )
+    .await
+    .unwrap();
+    a.fails(json!({"op": "history", "with": idb}), "unavailable")
+        .await
+        .unwrap();
     let mut c = node.client().await.unwrap();
-    c.fails(json!({"op": "login", "user": ida, "password": "password1"}), "unavailable").await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(20), "answers come, slowly at worst");
+    c.fails(
+        json!({"op": "login", "user": ida, "password": "password1"}),
+        "unavailable",
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "answers come, slowly at worst"
+    );
     a.ok(json!({"op": "ping"})).await.unwrap();
 
     proxy.restore();
     // Service resumes by itself; the failed message was never stored.
-    let r = a.ok(json!({"op": "chat", "to": idb, "text": "after the outage"})).await.unwrap();
+    let r = a
+        .ok(json!({"op": "chat", "to": idb, "text": "after the outage"}))
+        .await
+        .unwrap();
     let ev = b.event_of("msg").await.unwrap();
     assert_eq!(ev["msg"]["id"], r["msg"]["id"]);
     let h = b.ok(json!({"op": "history", "with": ida})).await.unwrap();
-    let texts: Vec<&str> = h["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts, vec!["after the outage"]);
     c.login(ida, "password1").await.unwrap();
     node.stop().await.unwrap();

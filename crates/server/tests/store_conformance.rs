@@ -13,7 +13,9 @@ use chatserver::testing;
 async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = SqlStore::open(&url, &StoreOptions::default()).await.unwrap();
+    let store = SqlStore::open(&url, &StoreOptions::default())
+        .await
+        .unwrap();
     (Arc::new(store), dir)
 }
 
@@ -31,9 +33,13 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn mysql_backend() {
-                let Some(base) = testing::mysql_url() else { return };
+                let Some(base) = testing::mysql_url() else {
+                    return;
+                };
                 let url = testing::fresh_mysql_db(&base).await.unwrap();
-                let store = SqlStore::open(&url, &StoreOptions::default()).await.unwrap();
+                let store = SqlStore::open(&url, &StoreOptions::default())
+                    .await
+                    .unwrap();
                 $suite(&store).await;
                 store.close().await;
                 testing::drop_mysql_db(&url).await.unwrap();
@@ -51,12 +57,21 @@ conformance!(slots, slots_suite);
 async fn accounts_suite(s: &dyn Store) {
     s.ping().await.unwrap();
     let a = s.create_user("kirito", "$hash-a", 1).await.unwrap();
-    let b = s.create_user("'; DROP TABLE users; --", "$hash-b", 2).await.unwrap();
+    let b = s
+        .create_user("'; DROP TABLE users; --", "$hash-b", 2)
+        .await
+        .unwrap();
     assert_ne!(a, b);
     assert!(a > 0 && b > 0);
     let (row, hash) = s.user_secret(a).await.unwrap().unwrap();
-    assert_eq!((row.id, row.name.as_str(), hash.as_str()), (a, "kirito", "$hash-a"));
-    assert_eq!(s.user(b).await.unwrap().unwrap().name, "'; DROP TABLE users; --");
+    assert_eq!(
+        (row.id, row.name.as_str(), hash.as_str()),
+        (a, "kirito", "$hash-a")
+    );
+    assert_eq!(
+        s.user(b).await.unwrap().unwrap().name,
+        "'; DROP TABLE users; --"
+    );
     assert!(s.user(999_999).await.unwrap().is_none());
     assert!(s.user(u64::MAX).await.unwrap().is_none());
     let emoji = s.create_user("名字 😀", "$h", 3).await.unwrap();
@@ -65,7 +80,11 @@ async fn accounts_suite(s: &dyn Store) {
     let t1 = [7u8; 32];
     s.insert_token(&t1, a, 1_000).await.unwrap();
     assert_eq!(s.token_user(&t1, 999).await.unwrap(), Some(a));
-    assert_eq!(s.token_user(&t1, 1_000).await.unwrap(), None, "expired at its expiry");
+    assert_eq!(
+        s.token_user(&t1, 1_000).await.unwrap(),
+        None,
+        "expired at its expiry"
+    );
     assert_eq!(s.token_user(&[8u8; 32], 0).await.unwrap(), None);
     s.delete_token(&t1).await.unwrap();
     assert_eq!(s.token_user(&t1, 0).await.unwrap(), None);
@@ -86,8 +105,14 @@ async fn friends_suite(s: &dyn Store) {
     }
     assert!(s.are_friends(a, b).await.unwrap());
     assert!(s.are_friends(b, a).await.unwrap(), "friendship is mutual");
-    assert_eq!(s.add_friend(b, a, 6).await.unwrap(), AddFriend::AlreadyFriends);
-    assert_eq!(s.add_friend(a, 424_242, 6).await.unwrap(), AddFriend::NoSuchUser);
+    assert_eq!(
+        s.add_friend(b, a, 6).await.unwrap(),
+        AddFriend::AlreadyFriends
+    );
+    assert_eq!(
+        s.add_friend(a, 424_242, 6).await.unwrap(),
+        AddFriend::NoSuchUser
+    );
     s.add_friend(c, a, 7).await.unwrap();
     let names: Vec<u64> = s.friends(a).await.unwrap().iter().map(|u| u.id).collect();
     assert_eq!(names, vec![b, c]);
@@ -104,9 +129,15 @@ async fn friends_suite(s: &dyn Store) {
 async fn groups_suite(s: &dyn Store) {
     let a = s.create_user("a", "h", 0).await.unwrap();
     let b = s.create_user("b", "h", 0).await.unwrap();
-    let g = s.create_group(a, "happy game", "happy play", 1).await.unwrap();
+    let g = s
+        .create_group(a, "happy game", "happy play", 1)
+        .await
+        .unwrap();
     let row = s.group(g).await.unwrap().unwrap();
-    assert_eq!((row.name.as_str(), row.desc.as_str(), row.creator), ("happy game", "happy play", a));
+    assert_eq!(
+        (row.name.as_str(), row.desc.as_str(), row.creator),
+        ("happy game", "happy play", a)
+    );
     assert_eq!(s.role(g, a).await.unwrap(), Some(Role::Creator));
     assert_eq!(s.role(g, b).await.unwrap(), None);
     match s.join_group(g, b, 2).await.unwrap() {
@@ -114,9 +145,18 @@ async fn groups_suite(s: &dyn Store) {
         other => panic!("{other:?}"),
     }
     assert_eq!(s.join_group(g, b, 3).await.unwrap(), Join::AlreadyMember);
-    assert_eq!(s.join_group(g + 1000, b, 3).await.unwrap(), Join::NoSuchGroup);
+    assert_eq!(
+        s.join_group(g + 1000, b, 3).await.unwrap(),
+        Join::NoSuchGroup
+    );
     assert_eq!(s.role(g, b).await.unwrap(), Some(Role::Member));
-    let members: Vec<(u64, Role)> = s.members(g).await.unwrap().into_iter().map(|(u, r)| (u.id, r)).collect();
+    let members: Vec<(u64, Role)> = s
+        .members(g)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(u, r)| (u.id, r))
+        .collect();
     assert_eq!(members, vec![(a, Role::Creator), (b, Role::Member)]);
     let groups = s.groups_of(b).await.unwrap();
     assert_eq!(groups.len(), 1);
@@ -159,12 +199,24 @@ async fn messages_suite(s: &dyn Store) {
             msg(12, a, Target::User(b), "two again", Some("c1")),
             msg(13, b, Target::User(a), "back", None),
             msg(14, a, Target::Group(g), "to all", None),
-            WriteOp::Ack { user: c, ids: vec![999] },
+            WriteOp::Ack {
+                user: c,
+                ids: vec![999],
+            },
         ])
         .await
         .unwrap();
-    assert_eq!(out[0], WriteOutcome::Msg(Stored::New { recipients: vec![b] }));
-    assert_eq!(out[2], WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 }), "retry in the same batch");
+    assert_eq!(
+        out[0],
+        WriteOutcome::Msg(Stored::New {
+            recipients: vec![b]
+        })
+    );
+    assert_eq!(
+        out[2],
+        WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 }),
+        "retry in the same batch"
+    );
     match &out[4] {
         WriteOutcome::Msg(Stored::New { recipients }) => {
             let mut r = recipients.clone();
@@ -175,10 +227,19 @@ async fn messages_suite(s: &dyn Store) {
     }
     assert_eq!(out[5], WriteOutcome::Acked);
     // A retry in a later batch is a duplicate too.
-    let again = s.write_batch(&[msg(20, a, Target::User(b), "two", Some("c1"))]).await.unwrap();
-    assert_eq!(again[0], WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 }));
+    let again = s
+        .write_batch(&[msg(20, a, Target::User(b), "two", Some("c1"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0],
+        WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 })
+    );
     // The same cid from another sender is a new message.
-    let other = s.write_batch(&[msg(21, b, Target::User(a), "x", Some("c1"))]).await.unwrap();
+    let other = s
+        .write_batch(&[msg(21, b, Target::User(a), "x", Some("c1"))])
+        .await
+        .unwrap();
     assert!(matches!(other[0], WriteOutcome::Msg(Stored::New { .. })));
     assert_eq!(s.max_message_id().await.unwrap(), 21);
 
@@ -188,11 +249,20 @@ async fn messages_suite(s: &dyn Store) {
     assert_eq!(h[2].cid.as_deref(), Some("c1"));
     assert_eq!(h[3].cid, None);
     assert_eq!(h[3].to, Some(b));
-    let page: Vec<u64> = s.history_with(b, a, Some(13), 1).await.unwrap().iter().map(|m| m.id).collect();
+    let page: Vec<u64> = s
+        .history_with(b, a, Some(13), 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(page, vec![11]);
     let gh = s.history_group(g, None, 10).await.unwrap();
     assert_eq!(gh.len(), 1);
-    assert_eq!((gh[0].group, gh[0].to, gh[0].text.as_str()), (Some(g), None, "to all"));
+    assert_eq!(
+        (gh[0].group, gh[0].to, gh[0].text.as_str()),
+        (Some(g), None, "to all")
+    );
     assert!(s.history_with(a, c, None, 10).await.unwrap().is_empty());
     let _ = HistoryTarget::With(a);
 
@@ -203,7 +273,12 @@ async fn messages_suite(s: &dyn Store) {
     let rest = s.inbox_page(b, 11, 14, 2).await.unwrap();
     assert_eq!(rest.iter().map(|m| m.id).collect::<Vec<_>>(), vec![14]);
     // Acks remove only the acker's rows; unknown and foreign ids are ignored.
-    s.write_batch(&[WriteOp::Ack { user: b, ids: vec![10, 14, 13, 12345] }]).await.unwrap();
+    s.write_batch(&[WriteOp::Ack {
+        user: b,
+        ids: vec![10, 14, 13, 12345],
+    }])
+    .await
+    .unwrap();
     assert_eq!(s.inbox_mark(b).await.unwrap(), (11, 1));
     assert_eq!(s.inbox_mark(c).await.unwrap(), (14, 1));
     assert_eq!(s.inbox_mark(a).await.unwrap(), (21, 2));
@@ -213,7 +288,11 @@ async fn slots_suite(s: &dyn Store) {
     let a = s.claim_slot("a", 1000, 500).await.unwrap().unwrap();
     let b = s.claim_slot("b", 1000, 500).await.unwrap().unwrap();
     assert_ne!(a, b);
-    assert_eq!(s.claim_slot("a", 1100, 500).await.unwrap(), Some(a), "a node may reclaim its own");
+    assert_eq!(
+        s.claim_slot("a", 1100, 500).await.unwrap(),
+        Some(a),
+        "a node may reclaim its own"
+    );
     assert!(s.renew_slot(a, "a", 1200, 500).await.unwrap());
     assert!(!s.renew_slot(a, "b", 1200, 500).await.unwrap());
     // b's lease ran out at 1500: a third node may take its slot.
@@ -223,10 +302,35 @@ async fn slots_suite(s: &dyn Store) {
     assert_eq!(s.claim_slot("d", 1600, 500).await.unwrap(), Some(a));
     let mut taken = vec![a, b];
     for n in 0..30 {
-        taken.push(s.claim_slot(&format!("n{n}"), 1600, 500).await.unwrap().unwrap());
+        taken.push(
+            s.claim_slot(&format!("n{n}"), 1600, 500)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     taken.sort();
     taken.dedup();
     assert_eq!(taken.len(), 32);
-    assert_eq!(s.claim_slot("late", 1600, 500).await.unwrap(), None, "all 32 held");
+    assert_eq!(
+        s.claim_slot("late", 1600, 500).await.unwrap(),
+        None,
+        "all 32 held"
+    );
+}
+
+#[tokio::test]
+async fn mysql_nodes_starting_together_migrate_once() {
+    let Some(base) = testing::mysql_url() else {
+        return;
+    };
+    let url = testing::fresh_mysql_db(&base).await.unwrap();
+    let opts = StoreOptions::default();
+    let opened = futures::future::join_all((0..4).map(|_| SqlStore::open(&url, &opts))).await;
+    for store in opened {
+        let store = store.unwrap();
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+    testing::drop_mysql_db(&url).await.unwrap();
 }

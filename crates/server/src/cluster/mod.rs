@@ -42,7 +42,12 @@ pub async fn claim_slot(store: &dyn Store, owner: &str) -> anyhow::Result<u16> {
 
 /// Renews the slot lease every few seconds. If the lease was lost (a long
 /// database outage and another node took the slot), takes a new slot.
-pub async fn keep_slot(store: Arc<dyn Store>, ids: Arc<IdGen>, owner: String, stop: CancellationToken) {
+pub async fn keep_slot(
+    store: Arc<dyn Store>,
+    ids: Arc<IdGen>,
+    owner: String,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(SLOT_LEASE / 6);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -56,7 +61,11 @@ pub async fn keep_slot(store: Arc<dyn Store>, ids: Arc<IdGen>, owner: String, st
             Ok(true) => {}
             Ok(false) => match store.claim_slot(&owner, now_ms(), lease).await {
                 Ok(Some(new)) => {
-                    tracing::warn!(old = slot, new, "node slot lease was lost; moved to a new slot");
+                    tracing::warn!(
+                        old = slot,
+                        new,
+                        "node slot lease was lost; moved to a new slot"
+                    );
                     ids.set_node(new);
                 }
                 Ok(None) => tracing::error!("node slot lost and none free"),

@@ -23,7 +23,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -115,9 +114,6 @@ pub struct RedisBus {
     join: Script,
     leave: Script,
     events: mpsc::UnboundedSender<ClusterEvent>,
-    /// Users this node has registered in Redis (to register again after
-    /// an outage).
-    registered: Mutex<HashSet<u64>>,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -190,7 +186,6 @@ impl RedisBus {
             join: Script::new(JOIN_LUA),
             leave: Script::new(LEAVE_LUA),
             events,
-            registered: Mutex::new(HashSet::new()),
         });
         // A node that died in this slot may not have been reaped yet.
         bus.reap(node).await?;
@@ -215,6 +210,14 @@ impl RedisBus {
         if users.is_empty() {
             return Ok(Vec::new());
         }
+        let r = self.lookup(users).await;
+        if let Err(e) = &r {
+            self.outage_began(&e.to_string());
+        }
+        r
+    }
+
+    async fn lookup(&self, users: &[u64]) -> Result<Vec<bool>, BusError> {
         let started = Instant::now();
         let mut pipe = redis::pipe();
         for &u in users {
@@ -230,6 +233,14 @@ impl RedisBus {
     /// join the presence hash. Returns true when no other node held the
     /// user (the user just came online).
     pub async fn user_arrived(&self, user: u64) -> Result<bool, BusError> {
+        let r = self.arrive(user).await;
+        if let Err(e) = &r {
+            self.outage_began(&e.to_string());
+        }
+        r
+    }
+
+    async fn arrive(&self, user: u64) -> Result<bool, BusError> {
         let started = Instant::now();
         let mut sub = self.sub.clone();
         sub.subscribe(self.keys.user_channel(user)).await?;
@@ -242,7 +253,6 @@ impl RedisBus {
             .arg(user)
             .invoke_async(&mut conn)
             .await?;
-        self.registered.lock().unwrap_or_else(|e| e.into_inner()).insert(user);
         bus_latency(started);
         Ok(holders == 1)
     }
@@ -250,8 +260,15 @@ impl RedisBus {
     /// This node no longer holds the user. Returns true when no node holds
     /// the user any more (the user went offline).
     pub async fn user_left(&self, user: u64) -> Result<bool, BusError> {
+        let r = self.leave_user(user).await;
+        if let Err(e) = &r {
+            self.outage_began(&e.to_string());
+        }
+        r
+    }
+
+    async fn leave_user(&self, user: u64) -> Result<bool, BusError> {
         let started = Instant::now();
-        self.registered.lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
         let mut conn = self.cmd.clone();
         let holders: i64 = self
             .leave
@@ -309,7 +326,10 @@ impl RedisBus {
             .compare_exchange(0, now_ms(), Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            tracing::warn!(reason = why, "redis connection lost; messages are stored and will be pushed again");
+            tracing::warn!(
+                reason = why,
+                "redis connection lost; messages are stored and will be pushed again"
+            );
             metrics::counter!("chat_bus_outages_total").increment(1);
         }
         self.degraded.store(true, Ordering::Release);
@@ -341,17 +361,33 @@ impl RedisBus {
         }
     }
 
-    /// After an outage: register this node's users and channels again,
-    /// then report the recovery.
+    /// After an outage: make Redis agree with this node's sessions again
+    /// (register users and channels, drop users who left meanwhile), then
+    /// report the recovery.
     async fn recover(&self) -> Result<(), BusError> {
-        let users: Vec<u64> = self
-            .registered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let users = self.hub.users();
         let mut conn = self.cmd.clone();
+        let here: HashSet<u64> = users.iter().copied().collect();
+        let listed: Vec<u64> = conn.smembers(self.keys.node_users(self.node)).await?;
+        let mut gone = Vec::new();
+        for u in listed.into_iter().filter(|u| !here.contains(u)) {
+            let holders: i64 = self
+                .leave
+                .key(self.keys.online(u))
+                .key(self.keys.node_users(self.node))
+                .arg(self.node)
+                .arg(u)
+                .invoke_async(&mut conn)
+                .await?;
+            let mut sub = self.sub.clone();
+            sub.unsubscribe(self.keys.user_channel(u)).await?;
+            if holders == 0 {
+                gone.push(u);
+            }
+        }
+        if !gone.is_empty() {
+            let _ = self.events.send(ClusterEvent::UsersOffline(gone));
+        }
         for chunk in users.chunks(512) {
             let mut pipe = redis::pipe();
             for &u in chunk {
@@ -367,7 +403,9 @@ impl RedisBus {
         self.degraded.store(false, Ordering::Release);
         let since = since.saturating_sub(OUTAGE_MARGIN_MS);
         tracing::info!(users = users.len(), "redis is back; sessions re-registered");
-        let _ = self.events.send(ClusterEvent::Recovered { since_ms: since });
+        let _ = self
+            .events
+            .send(ClusterEvent::Recovered { since_ms: since });
         Ok(())
     }
 
@@ -395,7 +433,10 @@ impl RedisBus {
             if lock.is_none() {
                 continue;
             }
-            tracing::warn!(node = n, "node stopped answering; marking its users offline");
+            tracing::warn!(
+                node = n,
+                "node stopped answering; marking its users offline"
+            );
             self.reap(n).await?;
             let _: () = conn.del(self.keys.reap(n)).await?;
         }
@@ -434,7 +475,11 @@ impl RedisBus {
     }
 
     /// Delivers what other nodes published for our users.
-    async fn receive(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<redis::PushInfo>, stop: CancellationToken) {
+    async fn receive(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<redis::PushInfo>,
+        stop: CancellationToken,
+    ) {
         loop {
             let push = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -447,7 +492,9 @@ impl RedisBus {
                     else {
                         continue;
                     };
-                    let Some(user) = self.keys.channel_user(channel) else { continue };
+                    let Some(user) = self.keys.channel_user(channel) else {
+                        continue;
+                    };
                     self.deliver(user, payload);
                 }
                 PushKind::Disconnection => self.outage_began("disconnected"),
@@ -459,8 +506,12 @@ impl RedisBus {
     /// A publication is `{origin node} {frame}`; frames from this node were
     /// delivered here already.
     fn deliver(&self, user: u64, payload: &[u8]) {
-        let Some(space) = payload.iter().position(|&b| b == b' ') else { return };
-        let origin: Option<u16> = std::str::from_utf8(&payload[..space]).ok().and_then(|s| s.parse().ok());
+        let Some(space) = payload.iter().position(|&b| b == b' ') else {
+            return;
+        };
+        let origin: Option<u16> = std::str::from_utf8(&payload[..space])
+            .ok()
+            .and_then(|s| s.parse().ok());
         if origin == Some(self.node) {
             return;
         }
@@ -472,7 +523,11 @@ impl RedisBus {
     }
 
     /// Sends queued publications in pipelines.
-    async fn publisher(self: Arc<Self>, mut rx: mpsc::Receiver<(u64, Bytes)>, stop: CancellationToken) {
+    async fn publisher(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<(u64, Bytes)>,
+        stop: CancellationToken,
+    ) {
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
         let prefix = format!("{} ", self.node);
         loop {
@@ -526,7 +581,9 @@ mod tests {
 
     #[test]
     fn channel_names_round_trip() {
-        let k = Keys { prefix: "chat:t1".into() };
+        let k = Keys {
+            prefix: "chat:t1".into(),
+        };
         assert_eq!(k.channel_user(k.user_channel(42).as_bytes()), Some(42));
         assert_eq!(k.channel_user(b"chat:t2:u:42"), None);
         assert_eq!(k.channel_user(b"chat:t1:u:x"), None);
@@ -534,15 +591,29 @@ mod tests {
 
     #[test]
     fn msg_ids_are_found_in_frames() {
-        let msg = chat_proto::Msg { id: 987, from: 1, to: Some(2), group: None, text: "x".into(), ts: 5, cid: None };
+        let msg = chat_proto::Msg {
+            id: 987,
+            from: 1,
+            to: Some(2),
+            group: None,
+            text: "x".into(),
+            ts: 5,
+            cid: None,
+        };
         let line = chat_proto::Event::Msg { msg }.to_line();
         assert_eq!(msg_id_of(&line), Some(987));
-        assert_eq!(msg_id_of(b"{\"ev\":\"presence\",\"user\":1,\"online\":true}\n"), None);
+        assert_eq!(
+            msg_id_of(b"{\"ev\":\"presence\",\"user\":1,\"online\":true}\n"),
+            None
+        );
     }
 
     #[test]
     fn resp3_is_requested() {
         assert_eq!(with_resp3("redis://h:1"), "redis://h:1?protocol=resp3");
-        assert_eq!(with_resp3("redis://h:1/?db=2"), "redis://h:1/?db=2&protocol=resp3");
+        assert_eq!(
+            with_resp3("redis://h:1/?db=2"),
+            "redis://h:1/?db=2&protocol=resp3"
+        );
     }
 }

@@ -31,19 +31,29 @@ pub struct Authenticated {
 }
 
 fn bad_credentials() -> Failure {
-    Failure::new(ErrorCode::BadCredentials, "wrong user id, password or token")
+    Failure::new(
+        ErrorCode::BadCredentials,
+        "wrong user id, password or token",
+    )
 }
 
 /// Checks a password or a token. A password login issues a new token; a
 /// token login hands back the same token.
-pub async fn authenticate(node: &Node, user: u64, credential: Credential) -> Result<Authenticated, Failure> {
+pub async fn authenticate(
+    node: &Node,
+    user: u64,
+    credential: Credential,
+) -> Result<Authenticated, Failure> {
     match credential {
         Credential::Password(password) => {
             let (row, phc) = match node.store.user_secret(user).await? {
                 Some(found) => found,
                 None => {
                     // Spend the same time as a real check.
-                    let _ = node.passwords.verify(password, node.dummy_hash.clone()).await;
+                    let _ = node
+                        .passwords
+                        .verify(password, node.dummy_hash.clone())
+                        .await;
                     return Err(bad_credentials());
                 }
             };
@@ -124,7 +134,8 @@ pub async fn announce_presence(node: &Node, user: u64) {
     match node.store.friend_ids(user).await {
         Ok(friends) => {
             let online = node.router.is_online(user).await;
-            node.router.send(&friends, &Event::Presence { user, online });
+            node.router
+                .send(&friends, &Event::Presence { user, online });
         }
         Err(e) => tracing::warn!(user, error = %e, "presence not announced"),
     }

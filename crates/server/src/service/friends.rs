@@ -59,6 +59,7 @@ pub async fn remove(node: &Node, caller: &Caller, other: u64) -> OpResult {
         ));
     }
     tracing::info!(user = me, friend = other, "unfriended");
-    node.router.send(&[other], &Event::FriendRemoved { user: me });
+    node.router
+        .send(&[other], &Event::FriendRemoved { user: me });
     Ok(Reply::Empty)
 }

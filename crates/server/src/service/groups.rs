@@ -110,7 +110,8 @@ pub async fn quit(node: &Node, caller: &Caller, group: u64) -> OpResult {
     let others = node.store.member_ids(group).await?;
     let mut user = me_as_user(caller);
     user.online = Some(node.router.is_online(me).await);
-    node.router.send(&others, &Event::MemberLeft { group, user });
+    node.router
+        .send(&others, &Event::MemberLeft { group, user });
     Ok(Reply::Empty)
 }
 

@@ -23,7 +23,10 @@ pub async fn check_chat(
         return Err(if to != me && node.store.user(to).await?.is_none() {
             Failure::new(ErrorCode::NoSuchUser, format!("there is no user {to}"))
         } else {
-            Failure::new(ErrorCode::NotFriend, format!("user {to} is not your friend"))
+            Failure::new(
+                ErrorCode::NotFriend,
+                format!("user {to} is not your friend"),
+            )
         });
     }
     Ok(Draft {
@@ -54,12 +57,19 @@ pub async fn check_group_chat(
 }
 
 /// The reply to a `chat`, `group_chat` or `ack` once the writer is done.
-pub fn written(result: Result<Result<Done, StoreError>, tokio::sync::oneshot::error::RecvError>) -> OpResult {
+pub fn written(
+    result: Result<Result<Done, StoreError>, tokio::sync::oneshot::error::RecvError>,
+) -> OpResult {
     match result {
-        Ok(Ok(Done::Msg { id, ts })) => Ok(Reply::Sent(Sent { msg: MsgRef { id, ts } })),
+        Ok(Ok(Done::Msg { id, ts })) => Ok(Reply::Sent(Sent {
+            msg: MsgRef { id, ts },
+        })),
         Ok(Ok(Done::Acked)) => Ok(Reply::Empty),
         Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(Failure::new(ErrorCode::Unavailable, "server is shutting down")),
+        Err(_) => Err(Failure::new(
+            ErrorCode::Unavailable,
+            "server is shutting down",
+        )),
     }
 }
 

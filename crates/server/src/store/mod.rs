@@ -33,7 +33,9 @@ impl From<sqlx::Error> for StoreError {
             E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed => {
                 StoreError::Unavailable(e.to_string())
             }
-            E::Database(ref db) if is_transient(db.as_ref()) => StoreError::Unavailable(e.to_string()),
+            E::Database(ref db) if is_transient(db.as_ref()) => {
+                StoreError::Unavailable(e.to_string())
+            }
             other => StoreError::Internal(other.to_string()),
         }
     }
@@ -141,7 +143,10 @@ pub enum Stored {
 pub enum WriteOp {
     Msg(NewMsg),
     /// Removes these messages from the user's inbox.
-    Ack { user: u64, ids: Vec<u64> },
+    Ack {
+        user: u64,
+        ids: Vec<u64>,
+    },
 }
 
 /// Result of one [`WriteOp`].
@@ -208,7 +213,13 @@ pub trait Store: Send + Sync + 'static {
     /// outcome, in order.
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
     /// One-to-one messages between `a` and `b`, newest first.
-    async fn history_with(&self, a: u64, b: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
+    async fn history_with(
+        &self,
+        a: u64,
+        b: u64,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Msg>>;
     /// A group's messages, newest first.
     async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
     /// The highest id in the user's inbox and how many rows are at or below it.

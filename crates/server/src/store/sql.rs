@@ -24,8 +24,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlSafeStr};
 
 use super::{
-    AddFriend, GroupRow, Join, Result, Store, StoreError, Stored, Target, UserRow,
-    WriteOp, WriteOutcome,
+    AddFriend, GroupRow, Join, Result, Store, StoreError, Stored, Target, UserRow, WriteOp,
+    WriteOutcome,
 };
 
 /// How durable an SQLite commit is.
@@ -131,15 +131,15 @@ mod common {
     pub const INSERT_USER: &str = "INSERT INTO users (name, pw_hash, created_ms) VALUES (?, ?, ?)";
     pub const USER: &str = "SELECT id, name FROM users WHERE id = ?";
     pub const USER_SECRET: &str = "SELECT id, name, pw_hash FROM users WHERE id = ?";
-    pub const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, user_id, expires_ms) VALUES (?, ?, ?)";
+    pub const INSERT_TOKEN: &str =
+        "INSERT INTO tokens (hash, user_id, expires_ms) VALUES (?, ?, ?)";
     pub const TOKEN_USER: &str = "SELECT user_id FROM tokens WHERE hash = ? AND expires_ms > ?";
     pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = ?";
     pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_ms <= ?";
     pub const FRIENDS: &str = "SELECT u.id, u.name FROM friendships f \
          JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.id";
     pub const FRIEND_IDS: &str = "SELECT friend_id FROM friendships WHERE user_id = ?";
-    pub const ARE_FRIENDS: &str =
-        "SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?";
+    pub const ARE_FRIENDS: &str = "SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?";
     pub const DELETE_FRIENDSHIP: &str = "DELETE FROM friendships \
          WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)";
     pub const INSERT_GROUP: &str = "INSERT INTO chat_groups (name, description, creator_id, created_ms) \
@@ -243,16 +243,53 @@ fn migration(version: i64, name: &'static str, sql: &'static str) -> Migration {
 
 fn sqlite_migrator() -> Migrator {
     Migrator::with_migrations(vec![
-        migration(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
-        migration(2, "node slots", include_str!("../../migrations/sqlite/0002_node_slots.sql")),
+        migration(
+            1,
+            "init",
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+        ),
+        migration(
+            2,
+            "node slots",
+            include_str!("../../migrations/sqlite/0002_node_slots.sql"),
+        ),
     ])
 }
 
 fn mysql_migrator() -> Migrator {
     Migrator::with_migrations(vec![
-        migration(1, "init", include_str!("../../migrations/mysql/0001_init.sql")),
-        migration(2, "node slots", include_str!("../../migrations/mysql/0002_node_slots.sql")),
+        migration(
+            1,
+            "init",
+            include_str!("../../migrations/mysql/0001_init.sql"),
+        ),
+        migration(
+            2,
+            "node slots",
+            include_str!("../../migrations/mysql/0002_node_slots.sql"),
+        ),
     ])
+}
+
+/// Runs the MySQL migrations under a named lock of our own, so that nodes
+/// starting together migrate one after the other. (sqlx takes a lock too,
+/// but asks for it with a negative timeout, which MariaDB treats as "do not
+/// wait".)
+async fn migrate_mysql(pool: &MySqlPool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('chat_migrations', 120)")
+        .fetch_one(&mut *conn)
+        .await?;
+    if got != Some(1) {
+        return Err(StoreError::Unavailable(
+            "another node held the migration lock for two minutes".into(),
+        ));
+    }
+    let result = mysql_migrator().run(&mut *conn).await;
+    let _ = sqlx::query("SELECT RELEASE_LOCK('chat_migrations')")
+        .execute(&mut *conn)
+        .await;
+    result.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
 }
 
 fn msg_from_row<R: Row>(row: &R) -> std::result::Result<Msg, sqlx::Error>
@@ -335,10 +372,7 @@ impl SqlStore {
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            mysql_migrator()
-                .run(&pool)
-                .await
-                .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+            migrate_mysql(&pool).await?;
             Pools::Mysql(pool)
         } else {
             return Err(StoreError::Internal(format!(
@@ -486,7 +520,10 @@ impl Store for SqlStore {
 
     async fn user(&self, id: u64) -> Result<Option<UserRow>> {
         on!(self, read, |p, q| {
-            let row = sqlx::query(q::USER).bind(sql_id(id)).fetch_optional(p).await?;
+            let row = sqlx::query(q::USER)
+                .bind(sql_id(id))
+                .fetch_optional(p)
+                .await?;
             Ok(match row {
                 Some(r) => Some(UserRow {
                     id: r.try_get::<i64, _>(0)? as u64,
@@ -558,7 +595,10 @@ impl Store for SqlStore {
 
     async fn friends(&self, user: u64) -> Result<Vec<UserRow>> {
         on!(self, read, |p, q| {
-            let rows = sqlx::query(q::FRIENDS).bind(sql_id(user)).fetch_all(p).await?;
+            let rows = sqlx::query(q::FRIENDS)
+                .bind(sql_id(user))
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok(UserRow {
@@ -663,7 +703,10 @@ impl Store for SqlStore {
 
     async fn group(&self, id: u64) -> Result<Option<GroupRow>> {
         on!(self, read, |p, q| {
-            let row = sqlx::query(q::GROUP).bind(sql_id(id)).fetch_optional(p).await?;
+            let row = sqlx::query(q::GROUP)
+                .bind(sql_id(id))
+                .fetch_optional(p)
+                .await?;
             Ok(match row {
                 Some(r) => Some(GroupRow {
                     id: r.try_get::<i64, _>(0)? as u64,
@@ -773,7 +816,10 @@ impl Store for SqlStore {
 
     async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>> {
         on!(self, read, |p, q| {
-            let rows = sqlx::query(q::MEMBERS).bind(sql_id(group)).fetch_all(p).await?;
+            let rows = sqlx::query(q::MEMBERS)
+                .bind(sql_id(group))
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok((
@@ -844,7 +890,13 @@ impl Store for SqlStore {
         })
     }
 
-    async fn history_with(&self, a: u64, b: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>> {
+    async fn history_with(
+        &self,
+        a: u64,
+        b: u64,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Msg>> {
         let before = before.map(sql_id).unwrap_or(i64::MAX);
         on!(self, read, |p, q| {
             let rows = sqlx::query(q::HISTORY_WITH)
@@ -878,7 +930,10 @@ impl Store for SqlStore {
 
     async fn inbox_mark(&self, user: u64) -> Result<(u64, u64)> {
         on!(self, read, |p, q| {
-            let row = sqlx::query(q::INBOX_MARK).bind(sql_id(user)).fetch_one(p).await?;
+            let row = sqlx::query(q::INBOX_MARK)
+                .bind(sql_id(user))
+                .fetch_one(p)
+                .await?;
             let max: i64 = row.try_get(0)?;
             let count: i64 = row.try_get(1)?;
             Ok((max as u64, count as u64))
@@ -905,7 +960,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("mysql://root:pw@127.0.0.1:3306/test"), "mysql://***@127.0.0.1:3306/test");
+        assert_eq!(
+            redact("mysql://root:pw@127.0.0.1:3306/test"),
+            "mysql://***@127.0.0.1:3306/test"
+        );
         assert_eq!(redact("sqlite://data/chat.db"), "sqlite://data/chat.db");
     }
 }
