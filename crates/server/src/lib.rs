@@ -15,6 +15,7 @@
 //! - [`writer`]: group commit of messages and acks.
 //! - [`store`]: the `Store` trait and its SQL backends; the only SQL.
 //! - [`cluster`]: the Redis bus and node slots (cluster mode).
+//! - [`cache`]: friend and member lists, invalidated on change.
 //! - [`auth`]: password hashes and tokens.
 //! - [`ids`]: cluster-unique, time-ordered message ids.
 //! - [`http`]: /healthz and /metrics for operators.
@@ -22,6 +23,7 @@
 //! - [`testing`]: a server and a raw client for tests.
 
 pub mod auth;
+pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod http;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chat_proto::Event;
 
+use crate::cache::RelCache;
 use crate::cluster::redis::RedisBus;
 use crate::hub::{Hub, SessionRef};
 use crate::outbox::OutFrame;
@@ -20,19 +21,46 @@ use crate::store::NewMsg;
 pub struct Router {
     hub: Arc<Hub>,
     bus: Option<Arc<RedisBus>>,
+    cache: Arc<RelCache>,
 }
 
 impl Router {
     /// A single node: in-process routing only.
-    pub fn local(hub: Arc<Hub>) -> Router {
-        Router { hub, bus: None }
+    pub fn local(hub: Arc<Hub>, cache: Arc<RelCache>) -> Router {
+        Router {
+            hub,
+            bus: None,
+            cache,
+        }
     }
 
     /// A cluster node: local sessions plus the Redis bus.
-    pub fn clustered(hub: Arc<Hub>, bus: Arc<RedisBus>) -> Router {
+    pub fn clustered(hub: Arc<Hub>, bus: Arc<RedisBus>, cache: Arc<RelCache>) -> Router {
         Router {
             hub,
             bus: Some(bus),
+            cache,
+        }
+    }
+
+    /// Friend and member lists, kept coherent across nodes.
+    pub fn cache(&self) -> &RelCache {
+        &self.cache
+    }
+
+    /// A friendship of `a` and `b` changed: forget it here and everywhere.
+    pub fn friendship_changed(&self, a: u64, b: u64) {
+        self.cache.friendship_changed(a, b);
+        if let Some(bus) = &self.bus {
+            bus.invalidate(crate::cluster::redis::Invalidation::Friendship(a, b));
+        }
+    }
+
+    /// A group's membership changed: forget it here and everywhere.
+    pub fn group_changed(&self, group: u64) {
+        self.cache.group_changed(group);
+        if let Some(bus) = &self.bus {
+            bus.invalidate(crate::cluster::redis::Invalidation::Group(group));
         }
     }
 

@@ -20,6 +20,7 @@ use chat_proto::Event;
 use tokio::sync::mpsc;
 
 use crate::auth::Passwords;
+use crate::cache::RelCache;
 use crate::cluster::{self, ClusterEvent, redis::RedisBus};
 use crate::config::Config;
 use crate::hub::Hub;
@@ -29,6 +30,9 @@ use crate::outbox::OutFrame;
 use crate::router::Router;
 use crate::store::{SqlStore, Store, StoreOptions};
 use crate::writer::Writer;
+
+/// Users' friend lists and groups' member lists kept in memory.
+const RELATION_CACHE: usize = 200_000;
 
 /// A bound, ready node.
 pub struct Server {
@@ -80,21 +84,23 @@ impl Server {
             background.clone(),
         ));
         let hub = Arc::new(Hub::new());
+        let cache = Arc::new(RelCache::new(RELATION_CACHE));
         let (events_tx, events) = mpsc::unbounded_channel();
         let router = match &config.redis {
-            None => Router::local(hub),
+            None => Router::local(hub, cache),
             Some(url) => {
                 let bus = RedisBus::start(
                     url,
                     &config.redis_prefix,
                     slot,
                     hub.clone(),
+                    cache.clone(),
                     events_tx,
                     background.clone(),
                 )
                 .await
                 .with_context(|| format!("cannot reach redis at {url}"))?;
-                Router::clustered(hub, bus)
+                Router::clustered(hub, bus, cache)
             }
         };
         let writer_stop = CancellationToken::new();

@@ -236,3 +236,90 @@ async fn message_ids_are_unique_and_ordered_across_nodes() {
     let _ = tokio::time::timeout(Duration::from_millis(10), async {}).await;
     c.stop().await;
 }
+
+/// Retries `frame` until it fails with `code` (an invalidation crosses the
+/// bus in milliseconds; this bounds the wait).
+async fn until_fails(c: &mut TestClient, frame: serde_json::Value, code: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = c.request(frame.clone()).await.unwrap();
+        if r["code"] == json!(code) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{frame} still gives {r}, not {code}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_one_node_take_effect_on_the_others() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let mut a = c.client(0).await;
+    let mut b = c.client(1).await;
+    let ida = a.signup("alice").await.unwrap();
+    let idb = b.signup("bob").await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
+    // bob's node now knows the friendship (and caches it).
+    b.ok(json!({"op": "chat", "to": ida, "text": "hi"}))
+        .await
+        .unwrap();
+    a.ok(json!({"op": "remove_friend", "user": idb}))
+        .await
+        .unwrap();
+    until_fails(
+        &mut b,
+        json!({"op": "chat", "to": ida, "text": "still?"}),
+        "not_friend",
+    )
+    .await;
+    b.fails(json!({"op": "history", "with": ida}), "not_friend")
+        .await
+        .unwrap();
+
+    // Groups: a member on node 1 loses access when node 0 changes things.
+    let g = a
+        .ok(json!({"op": "create_group", "name": "g", "desc": ""}))
+        .await
+        .unwrap()["group"]["id"]
+        .as_u64()
+        .unwrap();
+    b.ok(json!({"op": "join_group", "group": g})).await.unwrap();
+    b.ok(json!({"op": "group_chat", "group": g, "text": "in"}))
+        .await
+        .unwrap();
+    a.ok(json!({"op": "delete_group", "group": g}))
+        .await
+        .unwrap();
+    until_fails(
+        &mut b,
+        json!({"op": "group_chat", "group": g, "text": "gone?"}),
+        "no_such_group",
+    )
+    .await;
+    // A group made after a failed lookup of its id is usable at once.
+    let mut d = c.client(1).await;
+    d.signup("dora").await.unwrap();
+    let g2 = d
+        .ok(json!({"op": "create_group", "name": "g2", "desc": ""}))
+        .await
+        .unwrap()["group"]["id"]
+        .as_u64()
+        .unwrap();
+    d.ok(json!({"op": "group_chat", "group": g2, "text": "mine"}))
+        .await
+        .unwrap();
+    b.ok(json!({"op": "join_group", "group": g2}))
+        .await
+        .unwrap();
+    b.ok(json!({"op": "group_chat", "group": g2, "text": "joined"}))
+        .await
+        .unwrap();
+    c.stop().await;
+}

@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ClusterEvent;
+use crate::cache::RelCache;
 use crate::hub::Hub;
 use crate::ids::now_ms;
 use crate::outbox::OutFrame;
@@ -66,6 +67,39 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return redis.call('HLEN', KEYS[1])
 ";
 
+/// A change other nodes must forget from their caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    Friendship(u64, u64),
+    Group(u64),
+}
+
+impl Invalidation {
+    fn encode(self) -> String {
+        match self {
+            Invalidation::Friendship(a, b) => format!("f {a} {b}"),
+            Invalidation::Group(g) => format!("g {g}"),
+        }
+    }
+
+    fn decode(s: &str) -> Option<Invalidation> {
+        let mut it = s.split(' ');
+        match (it.next()?, it.next()?.parse().ok()?, it.next()) {
+            ("f", a, Some(b)) => Some(Invalidation::Friendship(a, b.parse().ok()?)),
+            ("g", g, None) => Some(Invalidation::Group(g)),
+            _ => None,
+        }
+    }
+}
+
+/// One queued publication.
+enum Publication {
+    /// A frame for a user's sessions.
+    User(u64, Bytes),
+    /// A cache invalidation for every node.
+    Invalidate(Invalidation),
+}
+
 /// Key names under one prefix.
 #[derive(Debug, Clone)]
 struct Keys {
@@ -91,6 +125,9 @@ impl Keys {
     fn nodes(&self) -> String {
         format!("{}:nodes", self.prefix)
     }
+    fn invalidations(&self) -> String {
+        format!("{}:inv", self.prefix)
+    }
     /// The user id of a channel name of ours.
     fn channel_user(&self, channel: &[u8]) -> Option<u64> {
         let rest = channel.strip_prefix(self.prefix.as_bytes())?;
@@ -105,8 +142,9 @@ pub struct RedisBus {
     node: u16,
     cmd: ConnectionManager,
     sub: ConnectionManager,
-    publish_tx: mpsc::Sender<(u64, Bytes)>,
+    publish_tx: mpsc::Sender<Publication>,
     hub: Arc<Hub>,
+    cache: Arc<RelCache>,
     /// When the current outage began (Unix ms), 0 when Redis is fine.
     outage_since: AtomicU64,
     /// Set while the heartbeat has not yet confirmed a recovery.
@@ -158,6 +196,7 @@ impl RedisBus {
         prefix: &str,
         node: u16,
         hub: Arc<Hub>,
+        cache: Arc<RelCache>,
         events: mpsc::UnboundedSender<ClusterEvent>,
         stop: CancellationToken,
     ) -> Result<Arc<RedisBus>, BusError> {
@@ -181,12 +220,15 @@ impl RedisBus {
             sub,
             publish_tx,
             hub,
+            cache,
             outage_since: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
             join: Script::new(JOIN_LUA),
             leave: Script::new(LEAVE_LUA),
             events,
         });
+        let mut sub = bus.sub.clone();
+        sub.subscribe(bus.keys.invalidations()).await?;
         // A node that died in this slot may not have been reaped yet.
         bus.reap(node).await?;
         bus.beat().await?;
@@ -199,9 +241,18 @@ impl RedisBus {
     /// Queues `frame` for the sessions of `users` on other nodes.
     pub fn publish(&self, users: &[u64], frame: &Bytes) {
         for &user in users {
-            if self.publish_tx.try_send((user, frame.clone())).is_err() {
-                metrics::counter!("chat_bus_dropped_total").increment(1);
-            }
+            self.enqueue(Publication::User(user, frame.clone()));
+        }
+    }
+
+    /// Tells every other node to forget a cached relation.
+    pub fn invalidate(&self, what: Invalidation) {
+        self.enqueue(Publication::Invalidate(what));
+    }
+
+    fn enqueue(&self, p: Publication) {
+        if self.publish_tx.try_send(p).is_err() {
+            metrics::counter!("chat_bus_dropped_total").increment(1);
         }
     }
 
@@ -399,6 +450,8 @@ impl RedisBus {
             let mut sub = self.sub.clone();
             sub.subscribe(channels).await?;
         }
+        // Invalidations from other nodes may have been lost meanwhile.
+        self.cache.clear();
         let since = self.outage_since.swap(0, Ordering::AcqRel);
         self.degraded.store(false, Ordering::Release);
         let since = since.saturating_sub(OUTAGE_MARGIN_MS);
@@ -492,10 +545,13 @@ impl RedisBus {
                     else {
                         continue;
                     };
-                    let Some(user) = self.keys.channel_user(channel) else {
-                        continue;
-                    };
-                    self.deliver(user, payload);
+                    match self.keys.channel_user(channel) {
+                        Some(user) => self.deliver(user, payload),
+                        None if channel == self.keys.invalidations().as_bytes() => {
+                            self.forget(payload)
+                        }
+                        None => {}
+                    }
                 }
                 PushKind::Disconnection => self.outage_began("disconnected"),
                 _ => {}
@@ -522,10 +578,28 @@ impl RedisBus {
         crate::metrics::delivered(n);
     }
 
+    /// Applies another node's invalidation.
+    fn forget(&self, payload: &[u8]) {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return;
+        };
+        let Some((origin, rest)) = text.split_once(' ') else {
+            return;
+        };
+        if origin.parse() == Ok(self.node) {
+            return;
+        }
+        match Invalidation::decode(rest) {
+            Some(Invalidation::Friendship(a, b)) => self.cache.friendship_changed(a, b),
+            Some(Invalidation::Group(g)) => self.cache.group_changed(g),
+            None => tracing::warn!(payload = text, "unreadable invalidation"),
+        }
+    }
+
     /// Sends queued publications in pipelines.
     async fn publisher(
         self: Arc<Self>,
-        mut rx: mpsc::Receiver<(u64, Bytes)>,
+        mut rx: mpsc::Receiver<Publication>,
         stop: CancellationToken,
     ) {
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
@@ -543,11 +617,22 @@ impl RedisBus {
                 }
             }
             let mut pipe = redis::pipe();
-            for (user, frame) in batch.drain(..) {
-                let mut payload = Vec::with_capacity(prefix.len() + frame.len());
-                payload.extend_from_slice(prefix.as_bytes());
-                payload.extend_from_slice(&frame);
-                pipe.publish(self.keys.user_channel(user), payload).ignore();
+            for p in batch.drain(..) {
+                match p {
+                    Publication::User(user, frame) => {
+                        let mut payload = Vec::with_capacity(prefix.len() + frame.len());
+                        payload.extend_from_slice(prefix.as_bytes());
+                        payload.extend_from_slice(&frame);
+                        pipe.publish(self.keys.user_channel(user), payload).ignore();
+                    }
+                    Publication::Invalidate(what) => {
+                        pipe.publish(
+                            self.keys.invalidations(),
+                            format!("{prefix}{}", what.encode()),
+                        )
+                        .ignore();
+                    }
+                }
             }
             let started = Instant::now();
             let mut conn = self.cmd.clone();
@@ -587,6 +672,15 @@ mod tests {
         assert_eq!(k.channel_user(k.user_channel(42).as_bytes()), Some(42));
         assert_eq!(k.channel_user(b"chat:t2:u:42"), None);
         assert_eq!(k.channel_user(b"chat:t1:u:x"), None);
+    }
+
+    #[test]
+    fn invalidations_round_trip() {
+        for inv in [Invalidation::Friendship(3, 9), Invalidation::Group(12)] {
+            assert_eq!(Invalidation::decode(&inv.encode()), Some(inv));
+        }
+        assert_eq!(Invalidation::decode("f 1"), None);
+        assert_eq!(Invalidation::decode("x 1 2"), None);
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub async fn sync(node: &Node, caller: &Caller) -> OpResult {
 /// is read when sending, so racing logins and logouts cannot leave friends
 /// with a stale state: the last event each friend gets is the truth.
 pub async fn announce_presence(node: &Node, user: u64) {
-    match node.store.friend_ids(user).await {
+    match super::friend_ids(node, user).await {
         Ok(friends) => {
             let online = node.router.is_online(user).await;
             node.router

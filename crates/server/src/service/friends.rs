@@ -19,6 +19,7 @@ pub async fn add(node: &Node, caller: &Caller, other: u64) -> OpResult {
     }
     match node.store.add_friend(me.id, other, now_ms()).await? {
         AddFriend::Added(friend) => {
+            node.router.friendship_changed(me.id, other);
             tracing::info!(user = me.id, friend = other, "friends");
             node.router.send(
                 &[other],
@@ -58,6 +59,7 @@ pub async fn remove(node: &Node, caller: &Caller, other: u64) -> OpResult {
             format!("user {other} is not your friend"),
         ));
     }
+    node.router.friendship_changed(me, other);
     tracing::info!(user = me, friend = other, "unfriended");
     node.router
         .send(&[other], &Event::FriendRemoved { user: me });

@@ -22,8 +22,8 @@ pub(crate) fn not_member(group: u64) -> Failure {
 
 /// The caller's role in an existing group, or the reason there is none.
 pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, Failure> {
-    if let Some(role) = node.store.role(group, user).await? {
-        return Ok(role);
+    if let Some(role) = super::members_of(node, group).await?.get(&user) {
+        return Ok(*role);
     }
     match node.store.group(group).await? {
         Some(_) => Err(not_member(group)),
@@ -53,6 +53,8 @@ pub async fn create(node: &Node, caller: &Caller, name: String, desc: String) ->
         .store
         .create_group(caller.user.id, &name, &desc, now_ms())
         .await?;
+    // A lookup of this id before it existed may be cached as empty.
+    node.router.group_changed(id);
     tracing::info!(user = caller.user.id, group = id, "group created");
     Ok(Reply::Group(GroupReply {
         group: Group {
@@ -68,6 +70,7 @@ pub async fn join(node: &Node, caller: &Caller, group: u64) -> OpResult {
     let me = caller.user.id;
     match node.store.join_group(group, me, now_ms()).await? {
         Join::Joined(row) => {
+            node.router.group_changed(group);
             tracing::info!(user = me, group, "joined");
             let others: Vec<u64> = node
                 .store
@@ -106,6 +109,7 @@ pub async fn quit(node: &Node, caller: &Caller, group: u64) -> OpResult {
     if !node.store.leave_group(group, me).await? {
         return Err(not_member(group));
     }
+    node.router.group_changed(group);
     tracing::info!(user = me, group, "quit group");
     let others = node.store.member_ids(group).await?;
     let mut user = me_as_user(caller);
@@ -130,6 +134,7 @@ pub async fn delete(node: &Node, caller: &Caller, group: u64) -> OpResult {
         .into_iter()
         .filter(|&u| u != me)
         .collect();
+    node.router.group_changed(group);
     tracing::info!(user = me, group, "group deleted");
     node.router.send(&former, &Event::GroupDeleted { group });
     Ok(Reply::Empty)

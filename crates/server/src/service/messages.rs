@@ -19,7 +19,7 @@ pub async fn check_chat(
     cid: Option<String>,
 ) -> Result<Draft, Failure> {
     let me = caller.user.id;
-    if !node.store.are_friends(me, to).await? {
+    if !super::are_friends(node, me, to).await? {
         return Err(if to != me && node.store.user(to).await?.is_none() {
             Failure::new(ErrorCode::NoSuchUser, format!("there is no user {to}"))
         } else {
@@ -83,7 +83,7 @@ pub async fn history(
     let me = caller.user.id;
     let messages = match target {
         HistoryTarget::With(other) => {
-            if !node.store.are_friends(me, other).await? {
+            if !super::are_friends(node, me, other).await? {
                 return Err(Failure::new(
                     ErrorCode::NotFriend,
                     format!("user {other} is not your friend"),

@@ -12,8 +12,36 @@ use chat_proto::ErrorCode;
 use chat_proto::reply::{self, Empty};
 use chat_proto::validate::FieldError;
 
+use std::sync::Arc;
+
 use crate::auth::HashError;
+use crate::cache::Members;
+use crate::node::Node;
 use crate::store::{StoreError, UserRow};
+
+/// The user's friend ids (sorted), from the cache.
+pub(crate) async fn friend_ids(node: &Node, user: u64) -> Result<Arc<Vec<u64>>, StoreError> {
+    node.router
+        .cache()
+        .friends(user, || node.store.friend_ids(user))
+        .await
+}
+
+/// Whether `a` and `b` are friends, from the cache.
+pub(crate) async fn are_friends(node: &Node, a: u64, b: u64) -> Result<bool, StoreError> {
+    Ok(friend_ids(node, a).await?.binary_search(&b).is_ok())
+}
+
+/// The group's members and roles, from the cache.
+pub(crate) async fn members_of(node: &Node, group: u64) -> Result<Arc<Members>, StoreError> {
+    node.router
+        .cache()
+        .members(group, || async {
+            let rows = node.store.members(group).await?;
+            Ok(rows.into_iter().map(|(u, role)| (u.id, role)).collect())
+        })
+        .await
+}
 
 /// A request that failed: the wire code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
