@@ -292,10 +292,14 @@ impl<'a> Frame<'a> {
     /// string `op` naming an op of the contract and, if present, an
     /// unsigned integer `id`.
     pub fn parse(line: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
+        let Ok(text) = std::str::from_utf8(line) else {
+            // serde_json does not check the UTF-8 of fields it skips.
+            return Err(DecodeError::BadJson("a frame must be valid UTF-8".into()));
+        };
         if !is_json_object(line) {
             return Err(DecodeError::BadJson("a frame must be a JSON object".into()));
         }
-        let fields: Fields<'a> = match serde_json::from_slice(line) {
+        let fields: Fields<'a> = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(e) if e.is_data() => {
                 // Valid JSON, but with a repeated key.

@@ -21,7 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 
 use super::{
     AddFriend, GroupRow, Join, Result, Store, StoreError, Stored, Target, UserRow, WriteOp,
@@ -158,13 +158,16 @@ mod common {
     pub const MEMBERS: &str = "SELECT u.id, u.name, m.role FROM group_members m \
          JOIN users u ON u.id = m.user_id WHERE m.group_id = ? ORDER BY m.role DESC, u.id";
     pub const MEMBER_IDS: &str = "SELECT user_id FROM group_members WHERE group_id = ?";
+    pub fn insert_inbox(n: usize) -> &'static str {
+        super::bulk::pick(&super::bulk::INBOX, n)
+    }
+    pub fn delete_inbox(n: usize) -> &'static str {
+        super::bulk::pick(&super::bulk::ACKS, n)
+    }
+    pub const MSG_EXISTS: &str = "SELECT 1 FROM messages WHERE id = ?";
     pub const MSG_BY_CID: &str = "SELECT id, ts FROM messages WHERE sender_id = ? AND cid = ?";
-    pub const INSERT_MESSAGE: &str = "INSERT INTO messages \
-         (id, sender_id, recipient_id, group_id, text, cid, ts) VALUES (?, ?, ?, ?, ?, ?, ?)";
-    pub const INSERT_INBOX: &str = "INSERT INTO inbox (user_id, msg_id) VALUES (?, ?)";
     pub const INSERT_GROUP_INBOX: &str = "INSERT INTO inbox (user_id, msg_id) \
          SELECT user_id, ? FROM group_members WHERE group_id = ? AND user_id <> ?";
-    pub const DELETE_INBOX: &str = "DELETE FROM inbox WHERE user_id = ? AND msg_id = ?";
     pub const HISTORY_GROUP: &str = "SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE group_id = ? AND id < ? ORDER BY id DESC LIMIT ?";
     pub const CLAIM_SLOT: &str = "UPDATE node_slots SET owner = ?, expires_ms = ? \
@@ -180,8 +183,76 @@ mod common {
          WHERE i.user_id = ? AND i.msg_id > ? AND i.msg_id <= ? ORDER BY i.msg_id LIMIT ?";
 }
 
+/// Multi-row statements, built once per size from constant pieces.
+mod bulk {
+    use std::sync::LazyLock;
+
+    /// The sizes multi-row statements come in (powers of two, so a few
+    /// prepared statements cover every batch).
+    pub const SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+    fn build(head: &str, row: &str, sep: &str, tail: &str) -> Vec<String> {
+        SIZES
+            .iter()
+            .map(|&n| format!("{head}{}{tail}", vec![row; n].join(sep)))
+            .collect()
+    }
+
+    pub fn pick(table: &'static [String], n: usize) -> &'static str {
+        let i = SIZES
+            .iter()
+            .position(|&s| s == n)
+            .unwrap_or(SIZES.len() - 1);
+        &table[i]
+    }
+
+    const MSG_COLS: &str =
+        " INTO messages (id, sender_id, recipient_id, group_id, text, cid, ts) VALUES ";
+    const MSG_ROW: &str = "(?, ?, ?, ?, ?, ?, ?)";
+    pub static SQLITE_MESSAGES: LazyLock<Vec<String>> =
+        LazyLock::new(|| build(&format!("INSERT OR IGNORE{MSG_COLS}"), MSG_ROW, ", ", ""));
+    pub static MYSQL_MESSAGES: LazyLock<Vec<String>> =
+        LazyLock::new(|| build(&format!("INSERT IGNORE{MSG_COLS}"), MSG_ROW, ", ", ""));
+    pub static INBOX: LazyLock<Vec<String>> = LazyLock::new(|| {
+        build(
+            "INSERT INTO inbox (user_id, msg_id) VALUES ",
+            "(?, ?)",
+            ", ",
+            "",
+        )
+    });
+    pub static ACKS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        build(
+            "DELETE FROM inbox WHERE user_id = ? AND msg_id IN (",
+            "?",
+            ", ",
+            ")",
+        )
+    });
+}
+
+/// Splits ids into runs whose lengths are in [`bulk::SIZES`].
+fn chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let n = bulk::SIZES
+            .iter()
+            .copied()
+            .find(|&s| s <= rest.len())
+            .unwrap_or(1);
+        let (head, tail) = rest.split_at(n);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
 mod sqlite_q {
     pub use super::common::*;
+    pub fn insert_messages(n: usize) -> &'static str {
+        super::bulk::pick(&super::bulk::SQLITE_MESSAGES, n)
+    }
     pub const INSERT_FRIENDSHIP: &str =
         "INSERT OR IGNORE INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)";
     pub const INSERT_MEMBER_IGNORE: &str = "INSERT OR IGNORE INTO group_members \
@@ -200,6 +271,9 @@ mod sqlite_q {
 
 mod mysql_q {
     pub use super::common::*;
+    pub fn insert_messages(n: usize) -> &'static str {
+        super::bulk::pick(&super::bulk::MYSQL_MESSAGES, n)
+    }
     pub const INSERT_FRIENDSHIP: &str =
         "INSERT IGNORE INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)";
     pub const INSERT_MEMBER_IGNORE: &str = "INSERT IGNORE INTO group_members \
@@ -398,95 +472,156 @@ impl SqlStore {
         }
     }
 
-    /// Applies one batch in one transaction.
+    /// Applies one batch in one transaction, with multi-row statements:
+    /// all new messages in a few INSERTs (conflicting `cid`s are skipped
+    /// and resolved row by row), all one-to-one inbox rows in a few more,
+    /// and acks as one DELETE per user and chunk of ids.
     async fn write_batch_tx(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+        // Outcomes are filled in as they become known.
+        let mut out: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
+        // Messages to insert, by index in `ops`.
+        let mut fresh: Vec<usize> = Vec::new();
+        // Retries of a (sender, cid) seen earlier in this batch: (index, index of the first).
+        let mut retries: Vec<(usize, usize)> = Vec::new();
+        let mut first_cid: std::collections::HashMap<(u64, &str), usize> =
+            std::collections::HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                WriteOp::Msg(m) => match m.cid.as_deref() {
+                    Some(cid) => match first_cid.get(&(m.from, cid)) {
+                        Some(&first) => retries.push((i, first)),
+                        None => {
+                            first_cid.insert((m.from, cid), i);
+                            fresh.push(i);
+                        }
+                    },
+                    None => fresh.push(i),
+                },
+                WriteOp::Ack { .. } => out[i] = Some(WriteOutcome::Acked),
+            }
+        }
+        let msg = |i: usize| match &ops[i] {
+            WriteOp::Msg(m) => m,
+            // `fresh` holds only indexes of messages.
+            WriteOp::Ack { .. } => unreachable!("fresh holds messages only"),
+        };
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
-            let mut out = Vec::with_capacity(ops.len());
-            // Ids stored earlier in this batch, by (sender, cid), so that a
-            // retry inside one batch is a duplicate too.
-            let mut batch_cids: Vec<(u64, &str, u64, u64)> = Vec::new();
+            let mut inserted: Vec<usize> = Vec::with_capacity(fresh.len());
+            for chunk in chunks(&fresh) {
+                let sql = q::insert_messages(chunk.len());
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for &i in chunk {
+                    let m = msg(i);
+                    let (to, group) = match m.target {
+                        Target::User(u) => (Some(sql_id(u)), None),
+                        Target::Group(g) => (None, Some(sql_id(g))),
+                    };
+                    query = query
+                        .bind(sql_id(m.id))
+                        .bind(sql_id(m.from))
+                        .bind(to)
+                        .bind(group)
+                        .bind(m.text.as_str())
+                        .bind(m.cid.as_deref())
+                        .bind(m.ts as i64);
+                }
+                let done = query.execute(&mut *tx).await?.rows_affected();
+                if done as usize == chunk.len() {
+                    inserted.extend_from_slice(chunk);
+                    continue;
+                }
+                // Some cid was sent before: find which rows went in.
+                for &i in chunk {
+                    let m = msg(i);
+                    let ours = sqlx::query(q::MSG_EXISTS)
+                        .bind(sql_id(m.id))
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if ours {
+                        inserted.push(i);
+                        continue;
+                    }
+                    let row = sqlx::query(q::MSG_BY_CID)
+                        .bind(sql_id(m.from))
+                        .bind(m.cid.as_deref())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let id = row.try_get::<i64, _>(0)? as u64;
+                    let ts = row.try_get::<i64, _>(1)? as u64;
+                    out[i] = Some(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
+                }
+            }
+            // Inbox rows: one-to-one in bulk, groups by membership.
+            let direct: Vec<usize> = inserted
+                .iter()
+                .copied()
+                .filter(|&i| matches!(msg(i).target, Target::User(_)))
+                .collect();
+            for chunk in chunks(&direct) {
+                let mut query = sqlx::query(AssertSqlSafe(q::insert_inbox(chunk.len())));
+                for &i in chunk {
+                    let m = msg(i);
+                    if let Target::User(u) = m.target {
+                        query = query.bind(sql_id(u)).bind(sql_id(m.id));
+                        out[i] = Some(WriteOutcome::Msg(Stored::New {
+                            recipients: vec![u],
+                        }));
+                    }
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for &i in &inserted {
+                let m = msg(i);
+                let Target::Group(g) = m.target else { continue };
+                let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                    .bind(sql_id(g))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query(q::INSERT_GROUP_INBOX)
+                    .bind(sql_id(m.id))
+                    .bind(sql_id(g))
+                    .bind(sql_id(m.from))
+                    .execute(&mut *tx)
+                    .await?;
+                let recipients = ids
+                    .into_iter()
+                    .map(|v| v as u64)
+                    .filter(|&u| u != m.from)
+                    .collect();
+                out[i] = Some(WriteOutcome::Msg(Stored::New { recipients }));
+            }
             for op in ops {
-                match op {
-                    WriteOp::Ack { user, ids } => {
-                        for id in ids {
-                            sqlx::query(q::DELETE_INBOX)
-                                .bind(sql_id(*user))
-                                .bind(sql_id(*id))
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        out.push(WriteOutcome::Acked);
+                let WriteOp::Ack { user, ids } = op else {
+                    continue;
+                };
+                for chunk in chunks(ids) {
+                    let mut query = sqlx::query(AssertSqlSafe(q::delete_inbox(chunk.len())))
+                        .bind(sql_id(*user));
+                    for id in chunk {
+                        query = query.bind(sql_id(*id));
                     }
-                    WriteOp::Msg(m) => {
-                        if let Some(cid) = &m.cid {
-                            if let Some(&(_, _, id, ts)) = batch_cids
-                                .iter()
-                                .find(|(from, c, _, _)| *from == m.from && c == cid)
-                            {
-                                out.push(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
-                                continue;
-                            }
-                            let prior = sqlx::query(q::MSG_BY_CID)
-                                .bind(sql_id(m.from))
-                                .bind(cid.as_str())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            if let Some(row) = prior {
-                                let id = row.try_get::<i64, _>(0)? as u64;
-                                let ts = row.try_get::<i64, _>(1)? as u64;
-                                out.push(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
-                                continue;
-                            }
-                            batch_cids.push((m.from, cid.as_str(), m.id, m.ts));
-                        }
-                        let (to, group) = match m.target {
-                            Target::User(u) => (Some(sql_id(u)), None),
-                            Target::Group(g) => (None, Some(sql_id(g))),
-                        };
-                        sqlx::query(q::INSERT_MESSAGE)
-                            .bind(sql_id(m.id))
-                            .bind(sql_id(m.from))
-                            .bind(to)
-                            .bind(group)
-                            .bind(m.text.as_str())
-                            .bind(m.cid.as_deref())
-                            .bind(m.ts as i64)
-                            .execute(&mut *tx)
-                            .await?;
-                        let recipients = match m.target {
-                            Target::User(u) => {
-                                sqlx::query(q::INSERT_INBOX)
-                                    .bind(sql_id(u))
-                                    .bind(sql_id(m.id))
-                                    .execute(&mut *tx)
-                                    .await?;
-                                vec![u]
-                            }
-                            Target::Group(g) => {
-                                let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
-                                    .bind(sql_id(g))
-                                    .fetch_all(&mut *tx)
-                                    .await?;
-                                sqlx::query(q::INSERT_GROUP_INBOX)
-                                    .bind(sql_id(m.id))
-                                    .bind(sql_id(g))
-                                    .bind(sql_id(m.from))
-                                    .execute(&mut *tx)
-                                    .await?;
-                                ids.into_iter()
-                                    .map(|v| v as u64)
-                                    .filter(|&u| u != m.from)
-                                    .collect()
-                            }
-                        };
-                        out.push(WriteOutcome::Msg(Stored::New { recipients }));
-                    }
+                    query.execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;
-            Ok(out)
-        })
+            Ok::<(), StoreError>(())
+        })?;
+        // A retry inside the batch answers like its first: the original if
+        // that one was new, or whatever the first resolved to.
+        for (i, first) in retries {
+            out[i] = Some(match &out[first] {
+                Some(WriteOutcome::Msg(Stored::New { .. })) => {
+                    let m = msg(first);
+                    WriteOutcome::Msg(Stored::Duplicate { id: m.id, ts: m.ts })
+                }
+                other => other.clone().unwrap_or(WriteOutcome::Acked),
+            });
+        }
+        out.into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Internal("a batch op got no outcome".into())))
+            .collect()
     }
 }
 
@@ -957,6 +1092,21 @@ impl Store for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_cover_everything_in_known_sizes() {
+        for n in 0..300 {
+            let items: Vec<usize> = (0..n).collect();
+            let parts = chunks(&items);
+            assert_eq!(parts.concat(), items);
+            assert!(parts.iter().all(|p| bulk::SIZES.contains(&p.len())));
+        }
+        assert_eq!(
+            bulk::pick(&bulk::ACKS, 2),
+            "DELETE FROM inbox WHERE user_id = ? AND msg_id IN (?, ?)"
+        );
+        assert!(bulk::pick(&bulk::SQLITE_MESSAGES, 64).matches('(').count() == 65);
+    }
 
     #[test]
     fn redacts_passwords() {
