@@ -199,15 +199,13 @@ impl TestClient {
         if let Some(ev) = self.events.pop_front() {
             return Ok(ev);
         }
-        loop {
-            let Some(v) = self.recv_frame().await? else {
-                bail!("connection closed while waiting for an event");
-            };
-            if v.get("ev").is_some() {
-                return Ok(v);
-            }
-            bail!("unexpected reply while waiting for an event: {v}");
+        let Some(v) = self.recv_frame().await? else {
+            bail!("connection closed while waiting for an event");
+        };
+        if v.get("ev").is_some() {
+            return Ok(v);
         }
+        bail!("unexpected reply while waiting for an event: {v}");
     }
 
     /// The next event of kind `ev`, skipping others (presence noise).

@@ -400,11 +400,11 @@ impl RedisBus {
                 self.outage_began(&e.to_string());
                 continue;
             }
-            if self.degraded.load(Ordering::Acquire) {
-                if let Err(e) = self.recover().await {
-                    tracing::warn!(error = %e, "redis recovery incomplete; retrying");
-                    continue;
-                }
+            if self.degraded.load(Ordering::Acquire)
+                && let Err(e) = self.recover().await
+            {
+                tracing::warn!(error = %e, "redis recovery incomplete; retrying");
+                continue;
             }
             if let Err(e) = self.reap_dead().await {
                 tracing::warn!(error = %e, "dead-node check failed");

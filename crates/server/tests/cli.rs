@@ -1,0 +1,194 @@
+//! The `chatserver` binary as an operator runs it: flags and environment,
+//! the default data folder, a readable error for a bad store URL, and a
+//! clean exit on SIGTERM with the data on disk.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chatserver::testing::{self, Child, TestClient};
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chatserver");
+
+/// A `chatserver` command with none of the caller's `CHAT_*` settings.
+fn command(cwd: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CHAT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env("CHAT_ARGON2_MEMORY_KIB", "1024")
+        .env("CHAT_ARGON2_PASSES", "1")
+        .current_dir(cwd)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts the command with output to files in `dir`; waits until it
+/// accepts connections on `port`.
+async fn spawn(mut cmd: Command, dir: &Path, port: u16) -> anyhow::Result<Child> {
+    let out = std::fs::File::create(dir.join("stdout.log"))?;
+    let err = std::fs::File::create(dir.join("stderr.log"))?;
+    let child = Child(cmd.stdout(out).stderr(err).spawn()?);
+    testing::wait_port(port, Duration::from_secs(20)).await?;
+    Ok(child)
+}
+
+fn logs(dir: &Path) -> String {
+    let out = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
+    let err = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    format!("{out}{err}")
+}
+
+fn addr(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db_path = dir.path().join("chat.db");
+    let db = format!("sqlite://{}", db_path.display());
+    let port = testing::free_port()?;
+    let mut cmd = command(dir.path());
+    cmd.args(["127.0.0.1", &port.to_string(), "--db", &db]);
+    let mut child = spawn(cmd, dir.path(), port).await?;
+
+    let mut a = TestClient::connect(addr(port)).await?;
+    let mut b = TestClient::connect(addr(port)).await?;
+    let ida = a.signup("alice").await?;
+    let idb = b.signup("bob").await?;
+    befriend(&mut a, &mut b).await?;
+    let id = chat(&mut a, idb, "through the binary").await?;
+    let ev = b.event_of("msg").await?;
+    assert_eq!(ev["msg"]["id"], json!(id));
+    let token = b.token.clone().expect("token");
+
+    let status = child.terminate()?;
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        logs(dir.path())
+    );
+    assert!(db_path.exists(), "the database file is on disk");
+    // The clients see the close.
+    a.until_closed().await?;
+    b.until_closed().await?;
+    let log = logs(dir.path());
+    assert!(
+        log.contains(&port.to_string()),
+        "it says where it listens: {log}"
+    );
+
+    // Started again on the same file, everything is there.
+    let mut cmd = command(dir.path());
+    cmd.args(["127.0.0.1", &port.to_string(), "--db", &db]);
+    let mut child = spawn(cmd, dir.path(), port).await?;
+    let mut b = TestClient::connect(addr(port)).await?;
+    let r = b
+        .ok(json!({"op": "login", "user": idb, "token": token}))
+        .await?;
+    assert_eq!(friend_ids(&r), vec![ida]);
+    let r = b.ok(json!({"op": "history", "with": ida})).await?;
+    assert_eq!(history_texts(&r), vec!["through the binary"]);
+    let status = child.terminate()?;
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        logs(dir.path())
+    );
+    Ok(())
+}
+
+#[test]
+fn help_names_the_flags_and_environment_variables() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = command(dir.path()).arg("--help").output()?;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--db",
+        "--redis",
+        "CHAT_DB",
+        "CHAT_REDIS",
+        "CHAT_HOST",
+        "CHAT_PORT",
+        "sqlite://",
+        "mysql://",
+    ] {
+        assert!(
+            text.contains(needle),
+            "--help should mention {needle}:\n{text}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_bad_store_url_fails_with_a_readable_error() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for url in ["bogus://x", "sqlite:///proc/no/such/dir/chat.db"] {
+        let port = testing::free_port()?;
+        let out = command(dir.path())
+            .args(["127.0.0.1", &port.to_string(), "--db", url])
+            .output()?;
+        assert!(!out.status.success(), "{url} must not start a server");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(url), "the error names the URL {url}:\n{err}");
+        assert!(!err.contains("panicked"), "an error, not a panic:\n{err}");
+        assert!(
+            err.lines().count() < 20,
+            "a short message, not a backtrace:\n{err}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_db_the_data_folder_is_created_in_the_working_directory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = testing::free_port()?;
+    let mut cmd = command(dir.path());
+    cmd.args(["127.0.0.1", &port.to_string()]);
+    let mut child = spawn(cmd, dir.path(), port).await?;
+    let mut c = TestClient::connect(addr(port)).await?;
+    c.signup("alice").await?;
+    let status = child.terminate()?;
+    assert!(status.success(), "{}", logs(dir.path()));
+    assert!(
+        dir.path().join("data").join("chat.db").exists(),
+        "data/chat.db under the working directory"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_come_from_the_environment_too() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db_path = dir.path().join("from-env.db");
+    let port = testing::free_port()?;
+    let mut cmd = command(dir.path());
+    cmd.env("CHAT_PORT", port.to_string())
+        .env("CHAT_DB", format!("sqlite://{}", db_path.display()))
+        .env("CHAT_MAX_FRAME", "512");
+    let mut child = spawn(cmd, dir.path(), port).await?;
+    let mut c = TestClient::connect(addr(port)).await?;
+    c.ok(json!({"op": "ping"})).await?;
+    c.send_raw(format!("{}\n", "x".repeat(600)).as_bytes())
+        .await?;
+    let seen = c.until_closed().await?;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["code"], json!("frame_too_large"));
+    let status = child.terminate()?;
+    assert!(status.success(), "{}", logs(dir.path()));
+    assert!(db_path.exists(), "CHAT_DB chose the file");
+    assert!(!dir.path().join("data").exists(), "not the default folder");
+    Ok(())
+}
