@@ -499,7 +499,13 @@ impl Session {
                 sent.insert(msg.id);
                 self.outbox.push(Bytes::from(Event::Msg { msg }.to_line()));
             }
-            self.outbox.wait_below(pace).await;
+            // A client that stops reading mid-replay is dropped after the
+            // idle timeout, like any silent client.
+            let idle = self.node.config.idle_timeout();
+            if tokio::time::timeout(idle, self.outbox.wait_below(pace)).await.is_err() {
+                tracing::info!(user, sid = self.sid, "client stopped reading during the replay");
+                self.outbox.close();
+            }
             if self.outbox.is_closed() {
                 break;
             }
