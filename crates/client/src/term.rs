@@ -1,0 +1,170 @@
+//! Where lines come from and where output goes.
+//!
+//! On a terminal, rustyline reads lines on its own thread, one per prompt
+//! the app asks for, and everything the app prints goes through
+//! rustyline's external printer, so a message arriving while the user is
+//! typing appears above the line being edited instead of garbling it.
+//!
+//! Otherwise (a script, a pipe, a test) lines are read from stdin as they
+//! come, without prompts, and output goes straight to stdout, flushed line
+//! by line so that whoever reads it sees each line as soon as it exists.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use rustyline::ExternalPrinter;
+use rustyline::error::ReadlineError;
+use tokio::sync::mpsc;
+
+/// One read from the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Line(String),
+    /// End of input (Ctrl-D, or the end of the script).
+    Eof,
+}
+
+/// A prompt for the readline thread.
+pub struct Prompt {
+    text: String,
+    /// Not to be kept in the history (a password).
+    secret: bool,
+}
+
+/// The source of lines.
+pub enum Input {
+    Terminal {
+        prompts: std::sync::mpsc::Sender<Prompt>,
+        lines: mpsc::Receiver<Read>,
+        /// A prompt was sent and its line has not been received yet.
+        asked: bool,
+    },
+    /// Lines read from stdin by a thread of their own (a blocked read
+    /// must not keep the process from exiting).
+    Script(mpsc::Receiver<Read>),
+}
+
+impl Input {
+    /// The next line. Cancel-safe: when the future is dropped before a line
+    /// arrives, the next call returns that line without prompting again
+    /// (on a terminal the old prompt stays on screen until then).
+    pub async fn next(&mut self, prompt: &str, secret: bool) -> Read {
+        match self {
+            Input::Terminal {
+                prompts,
+                lines,
+                asked,
+            } => {
+                if !*asked {
+                    let p = Prompt {
+                        text: prompt.to_owned(),
+                        secret,
+                    };
+                    if prompts.send(p).is_err() {
+                        return Read::Eof;
+                    }
+                    *asked = true;
+                }
+                let read = lines.recv().await.unwrap_or(Read::Eof);
+                *asked = false;
+                read
+            }
+            Input::Script(lines) => lines.recv().await.unwrap_or(Read::Eof),
+        }
+    }
+}
+
+/// The sink of output lines.
+pub enum Output {
+    Printer(Box<dyn ExternalPrinter + Send>),
+    Stdout,
+}
+
+impl Output {
+    /// Prints `text` (which may span several lines) and a newline.
+    pub fn line(&mut self, text: impl Into<String>) {
+        let mut text = text.into();
+        text.push('\n');
+        match self {
+            Output::Printer(p) => {
+                if p.print(text.clone()).is_err() {
+                    // The terminal is gone from under rustyline; stdout is
+                    // the best we can do.
+                    print!("{text}");
+                }
+            }
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                // A closed stdout (a reader that went away) is not worth
+                // dying for: the session goes on.
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+/// Reading and printing for a script: stdin lines, plain stdout.
+pub fn script() -> (Input, Output) {
+    let (tx, rx) = mpsc::channel(1);
+    let reader = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                // Not UTF-8, or a read error: the input ends here.
+                let Ok(line) = line else { break };
+                if tx.blocking_send(Read::Line(line)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.blocking_send(Read::Eof);
+        });
+    if reader.is_err() {
+        // Without a thread there is no input: behave as at its end.
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Read::Eof);
+        return (Input::Script(rx), Output::Stdout);
+    }
+    (Input::Script(rx), Output::Stdout)
+}
+
+/// Reading and printing on a terminal, when stdin and stdout are both
+/// terminals and rustyline can drive them; `None` otherwise.
+pub fn terminal() -> Option<(Input, Output)> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut editor = rustyline::DefaultEditor::new().ok()?;
+    let printer = editor.create_external_printer().ok()?;
+    let (prompt_tx, prompt_rx) = std::sync::mpsc::channel::<Prompt>();
+    let (line_tx, line_rx) = mpsc::channel(1);
+    std::thread::Builder::new()
+        .name("readline".into())
+        .spawn(move || {
+            // One line per prompt; ends when the app drops its sender.
+            while let Ok(prompt) = prompt_rx.recv() {
+                let read = match editor.readline(&prompt.text) {
+                    Ok(line) => {
+                        if !prompt.secret && !line.trim().is_empty() {
+                            let _ = editor.add_history_entry(line.as_str());
+                        }
+                        Read::Line(line)
+                    }
+                    // Ctrl-C drops the line being typed.
+                    Err(ReadlineError::Interrupted) => Read::Line(String::new()),
+                    Err(_) => Read::Eof,
+                };
+                if line_tx.blocking_send(read).is_err() {
+                    return;
+                }
+            }
+        })
+        .ok()?;
+    Some((
+        Input::Terminal {
+            prompts: prompt_tx,
+            lines: line_rx,
+            asked: false,
+        },
+        Output::Printer(Box::new(printer)),
+    ))
+}
