@@ -39,40 +39,42 @@ impl Passwords {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    /// A PHC string (`$argon2id$...`) with a fresh salt.
-    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+    /// Runs `work` on the blocking pool, at most `parallel` at a time.
+    async fn off_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Argon2<'static>) -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| HashError(e.to_string()))?;
         let hasher = self.hasher();
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || work(hasher))
+            .await
+            .map_err(|e| HashError(e.to_string()))?
+    }
+
+    /// A PHC string (`$argon2id$...`) with a fresh salt.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.off_thread(move |hasher| {
             hasher
                 .hash_password(password.as_bytes())
                 .map(|h| h.to_string())
                 .map_err(|e| HashError(e.to_string()))
         })
         .await
-        .map_err(|e| HashError(e.to_string()))?
     }
 
     /// Whether `password` matches the stored PHC string. The parameters
     /// stored in the string are used, so old hashes keep working after the
     /// configured cost changes.
     pub async fn verify(&self, password: String, phc: String) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
-        let hasher = self.hasher();
-        tokio::task::spawn_blocking(move || {
+        self.off_thread(move |hasher| {
             let parsed = PasswordHash::new(&phc).map_err(|e| HashError(e.to_string()))?;
             Ok(hasher.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
-        .map_err(|e| HashError(e.to_string()))?
     }
 }
 

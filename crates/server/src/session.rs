@@ -328,68 +328,48 @@ impl Session {
     /// reply (`login`, which must put its reply before the replay).
     async fn execute(&mut self, re: Option<u64>, request: Request) -> Option<OpResult> {
         let node = self.node.clone();
-        let caller = self.caller();
-        // Ops after login: the check in on_frame guarantees a caller.
-        let me = || {
-            caller
-                .clone()
-                .ok_or_else(|| Failure::new(ErrorCode::NotLoggedIn, "log in first"))
-        };
-        Some(match request {
-            Request::Ping => Ok(Reply::Empty),
-            Request::Register { name, password } => accounts::register(&node, name, password).await,
-            Request::Login { user, credential } => {
-                if let Err(f) = self.login(re, user, credential).await {
-                    return Some(Err(f));
-                }
-                return None;
+        let caller = match request {
+            Request::Ping => return Some(Ok(Reply::Empty)),
+            Request::Register { name, password } => {
+                return Some(accounts::register(&node, name, password).await);
             }
-            Request::Logout { revoke } => self.logout(revoke).await,
-            Request::Whoami => me().and_then(|c| accounts::whoami(&c)),
-            Request::Sync => match me() {
-                Ok(c) => accounts::sync(&node, &c).await,
-                Err(f) => Err(f),
+            Request::Login { user, credential } => {
+                return match self.login(re, user, credential).await {
+                    Ok(()) => None,
+                    Err(f) => Some(Err(f)),
+                };
+            }
+            Request::Logout { revoke } => return Some(self.logout(revoke).await),
+            // on_frame lets only the ops above through before login.
+            _ => match self.caller() {
+                Some(c) => c,
+                None => return Some(Err(Failure::new(ErrorCode::NotLoggedIn, "log in first"))),
             },
-            Request::AddFriend { user } => match me() {
-                Ok(c) => friends::add(&node, &c, user).await,
-                Err(f) => Err(f),
-            },
-            Request::RemoveFriend { user } => match me() {
-                Ok(c) => friends::remove(&node, &c, user).await,
-                Err(f) => Err(f),
-            },
-            Request::CreateGroup { name, desc } => match me() {
-                Ok(c) => groups::create(&node, &c, name, desc).await,
-                Err(f) => Err(f),
-            },
-            Request::JoinGroup { group } => match me() {
-                Ok(c) => groups::join(&node, &c, group).await,
-                Err(f) => Err(f),
-            },
-            Request::QuitGroup { group } => match me() {
-                Ok(c) => groups::quit(&node, &c, group).await,
-                Err(f) => Err(f),
-            },
-            Request::DeleteGroup { group } => match me() {
-                Ok(c) => groups::delete(&node, &c, group).await,
-                Err(f) => Err(f),
-            },
-            Request::GroupMembers { group } => match me() {
-                Ok(c) => groups::members(&node, &c, group).await,
-                Err(f) => Err(f),
-            },
+        };
+        let c = &caller;
+        Some(match request {
+            Request::Whoami => accounts::whoami(c),
+            Request::Sync => accounts::sync(&node, c).await,
+            Request::AddFriend { user } => friends::add(&node, c, user).await,
+            Request::RemoveFriend { user } => friends::remove(&node, c, user).await,
+            Request::CreateGroup { name, desc } => groups::create(&node, c, name, desc).await,
+            Request::JoinGroup { group } => groups::join(&node, c, group).await,
+            Request::QuitGroup { group } => groups::quit(&node, c, group).await,
+            Request::DeleteGroup { group } => groups::delete(&node, c, group).await,
+            Request::GroupMembers { group } => groups::members(&node, c, group).await,
             Request::History {
                 target,
                 before,
                 limit,
-            } => match me() {
-                Ok(c) => messages::history(&node, &c, target, before, limit).await,
-                Err(f) => Err(f),
-            },
-            // Pipelined ops never reach here.
-            Request::Chat { .. } | Request::GroupChat { .. } | Request::Ack { .. } => {
-                Err(Failure::new(ErrorCode::Internal, "internal error"))
-            }
+            } => messages::history(&node, c, target, before, limit).await,
+            // Handled above, or pipelined in dispatch.
+            Request::Ping
+            | Request::Register { .. }
+            | Request::Login { .. }
+            | Request::Logout { .. }
+            | Request::Chat { .. }
+            | Request::GroupChat { .. }
+            | Request::Ack { .. } => Err(Failure::new(ErrorCode::Internal, "internal error")),
         })
     }
 
@@ -502,8 +482,15 @@ impl Session {
             // A client that stops reading mid-replay is dropped after the
             // idle timeout, like any silent client.
             let idle = self.node.config.idle_timeout();
-            if tokio::time::timeout(idle, self.outbox.wait_below(pace)).await.is_err() {
-                tracing::info!(user, sid = self.sid, "client stopped reading during the replay");
+            if tokio::time::timeout(idle, self.outbox.wait_below(pace))
+                .await
+                .is_err()
+            {
+                tracing::info!(
+                    user,
+                    sid = self.sid,
+                    "client stopped reading during the replay"
+                );
                 self.outbox.close();
             }
             if self.outbox.is_closed() {

@@ -261,11 +261,33 @@ impl RedisBus {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let r = self.lookup(users).await;
+        self.noting_outage(self.lookup(users).await)
+    }
+
+    /// A failed call may mean Redis lost our state: recover once it answers.
+    fn noting_outage<T>(&self, r: Result<T, BusError>) -> Result<T, BusError> {
         if let Err(e) = &r {
             self.outage_began(&e.to_string());
         }
         r
+    }
+
+    /// Removes node `node` from the user's presence; returns how many
+    /// nodes still hold the user.
+    async fn remove_holder(
+        &self,
+        conn: &mut ConnectionManager,
+        node: u16,
+        user: u64,
+    ) -> Result<i64, BusError> {
+        Ok(self
+            .leave
+            .key(self.keys.online(user))
+            .key(self.keys.node_users(node))
+            .arg(node)
+            .arg(user)
+            .invoke_async(conn)
+            .await?)
     }
 
     async fn lookup(&self, users: &[u64]) -> Result<Vec<bool>, BusError> {
@@ -284,11 +306,7 @@ impl RedisBus {
     /// join the presence hash. Returns true when no other node held the
     /// user (the user just came online).
     pub async fn user_arrived(&self, user: u64) -> Result<bool, BusError> {
-        let r = self.arrive(user).await;
-        if let Err(e) = &r {
-            self.outage_began(&e.to_string());
-        }
-        r
+        self.noting_outage(self.arrive(user).await)
     }
 
     async fn arrive(&self, user: u64) -> Result<bool, BusError> {
@@ -311,24 +329,13 @@ impl RedisBus {
     /// This node no longer holds the user. Returns true when no node holds
     /// the user any more (the user went offline).
     pub async fn user_left(&self, user: u64) -> Result<bool, BusError> {
-        let r = self.leave_user(user).await;
-        if let Err(e) = &r {
-            self.outage_began(&e.to_string());
-        }
-        r
+        self.noting_outage(self.leave_user(user).await)
     }
 
     async fn leave_user(&self, user: u64) -> Result<bool, BusError> {
         let started = Instant::now();
         let mut conn = self.cmd.clone();
-        let holders: i64 = self
-            .leave
-            .key(self.keys.online(user))
-            .key(self.keys.node_users(self.node))
-            .arg(self.node)
-            .arg(user)
-            .invoke_async(&mut conn)
-            .await?;
+        let holders = self.remove_holder(&mut conn, self.node, user).await?;
         let mut sub = self.sub.clone();
         sub.unsubscribe(self.keys.user_channel(user)).await?;
         bus_latency(started);
@@ -422,14 +429,7 @@ impl RedisBus {
         let listed: Vec<u64> = conn.smembers(self.keys.node_users(self.node)).await?;
         let mut gone = Vec::new();
         for u in listed.into_iter().filter(|u| !here.contains(u)) {
-            let holders: i64 = self
-                .leave
-                .key(self.keys.online(u))
-                .key(self.keys.node_users(self.node))
-                .arg(self.node)
-                .arg(u)
-                .invoke_async(&mut conn)
-                .await?;
+            let holders = self.remove_holder(&mut conn, self.node, u).await?;
             let mut sub = self.sub.clone();
             sub.unsubscribe(self.keys.user_channel(u)).await?;
             if holders == 0 {
@@ -503,14 +503,7 @@ impl RedisBus {
         let users: Vec<u64> = conn.smembers(self.keys.node_users(n)).await?;
         let mut gone = Vec::new();
         for u in users {
-            let holders: i64 = self
-                .leave
-                .key(self.keys.online(u))
-                .key(self.keys.node_users(n))
-                .arg(n)
-                .arg(u)
-                .invoke_async(&mut conn)
-                .await?;
+            let holders = self.remove_holder(&mut conn, n, u).await?;
             if holders == 0 {
                 gone.push(u);
             }

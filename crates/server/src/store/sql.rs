@@ -73,10 +73,10 @@ pub struct SqlStore {
 /// Runs `$body` with `$p` bound to the pool for the access kind and `$q` to
 /// the dialect's SQL constants.
 macro_rules! on {
-    ($self:ident, read, |$p:ident, $q:ident| $body:expr) => {
+    ($self:ident, $kind:ident, |$p:ident, $q:ident| $body:expr) => {
         match &$self.pools {
-            Pools::Sqlite { read, .. } => {
-                let $p = read;
+            Pools::Sqlite { read, write } => {
+                let $p = on!(@pick $kind, read, write);
                 #[allow(unused_imports)]
                 use sqlite_q as $q;
                 $body
@@ -89,22 +89,14 @@ macro_rules! on {
             }
         }
     };
-    ($self:ident, write, |$p:ident, $q:ident| $body:expr) => {
-        match &$self.pools {
-            Pools::Sqlite { write, .. } => {
-                let $p = write;
-                #[allow(unused_imports)]
-                use sqlite_q as $q;
-                $body
-            }
-            Pools::Mysql(pool) => {
-                let $p = pool;
-                #[allow(unused_imports)]
-                use mysql_q as $q;
-                $body
-            }
-        }
-    };
+    (@pick read, $read:ident, $write:ident) => {{
+        let _ = $write;
+        $read
+    }};
+    (@pick write, $read:ident, $write:ident) => {{
+        let _ = $read;
+        $write
+    }};
 }
 
 /// The id of the row an INSERT created.
