@@ -1,0 +1,46 @@
+//! `chatbench`: the load generator of the chat server.
+//!
+//! It registers its own users (or reuses them from a users file), sets up
+//! the friendships and groups a workload needs, logs every session in,
+//! then drives the workload through warmup, a measured window and a drain,
+//! and reports throughput, end-to-end latency, errors, lost and duplicated
+//! messages. The binary is a thin wrapper around [`run`], so tests drive
+//! the very same code against an in-process server.
+//!
+//! Map:
+//! - [`cli`]: the options and workloads.
+//! - [`runner`]: lays out a workload (who befriends whom, which groups),
+//!   starts the connections and steps the run through its phases.
+//! - [`traffic`]: one chat session under load (every workload but
+//!   `login`): pipelined, non-blocking reads and writes, open or closed
+//!   loop, batched acks.
+//! - [`login`]: the reconnect storm of the `login` workload.
+//! - [`setup`]: users, the users file, friendships, groups.
+//! - [`conn`]: dialing over many loopback source addresses; the simple
+//!   request/reply exchange setup uses.
+//! - [`wire`]: the light frame parsing and the `cid` stamp that carries
+//!   each message's sender, number and send time.
+//! - [`stats`]: phases, counters, histograms, per-connection tallies.
+//! - [`ledger`]: lost and duplicate accounting (bit sets per sender).
+//! - [`report`]: the summary (human and JSON) and the progress line.
+//! - [`sys`]: /proc readings (RSS, CPU) and the file-descriptor limit.
+//!
+//! Invariants: connections share nothing but [`stats::Shared`] (atomics and
+//! histograms behind a lock taken a few times a second); no connection
+//! ever waits on a write while data waits to be read.
+
+pub mod cli;
+pub mod conn;
+pub mod ledger;
+pub mod login;
+pub mod report;
+pub mod runner;
+pub mod setup;
+pub mod stats;
+pub mod sys;
+pub mod traffic;
+pub mod wire;
+
+pub use cli::{Opts, Workload};
+pub use report::Summary;
+pub use runner::run;

@@ -1,0 +1,136 @@
+//! The `login` workload: a reconnect storm. Each of `--connections`
+//! workers, over and over: connects, logs in by token, waits for the
+//! reply, and drops the connection (with a reset, so neither side keeps
+//! the socket in TIME_WAIT and the storm can run for as long as needed).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chat_proto::{Credential, ErrorCode, LineDecoder, Request, RequestFrame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::conn::Dialer;
+use crate::setup::UserRec;
+use crate::stats::{Failure, Kind, Phase, Shared, Tally};
+use crate::wire::{Incoming, encode_into};
+
+/// Longest a single connect + login may take before it counts as failed.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Logs `user` in again and again until the phase reaches
+/// [`Phase::Drain`].
+pub async fn worker(
+    worker: usize,
+    workers: usize,
+    user: UserRec,
+    dialer: Arc<Dialer>,
+    shared: Arc<Shared>,
+) {
+    let mut phase_rx = shared.subscribe();
+    if phase_rx.wait_for(|p| *p >= Phase::Warmup).await.is_err() {
+        return;
+    }
+    let mut line = Vec::with_capacity(256);
+    encode_into(
+        &mut line,
+        &RequestFrame {
+            id: Some(1),
+            request: Request::Login {
+                user: user.id,
+                credential: Credential::Token(user.token.clone()),
+            },
+        },
+    );
+    let mut tally = Tally::new(shared.phase());
+    let mut attempt: usize = 0;
+    loop {
+        let phase = shared.phase();
+        if phase >= Phase::Drain {
+            break;
+        }
+        if phase != tally.phase {
+            tally.switch(&shared, phase);
+        }
+        // Successive attempts rotate over the source addresses.
+        let conn_no = worker + attempt * workers;
+        attempt += 1;
+        let started = Instant::now();
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, login_once(&dialer, conn_no, &line)).await {
+            Ok(Ok(())) => {
+                tally.counts.logins += 1;
+                let micros = started.elapsed().as_micros() as u64;
+                tally.reply(&shared, Kind::Login, micros);
+            }
+            Ok(Err(LoginError::Refused(code))) => {
+                shared.fail(Failure::Code(code), phase);
+                shared.note_error(|| format!("login refused: {code}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(Err(LoginError::Io(e))) => {
+                shared.fail(Failure::Connect, phase);
+                shared.note_error(|| format!("connect and login: {e:#}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(_) => {
+                shared.fail(Failure::Connect, phase);
+                shared.note_error(|| format!("connect and login took over {ATTEMPT_TIMEOUT:?}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        tally.publish(&shared);
+        if tally.has_samples() && attempt.is_multiple_of(64) {
+            tally.flush_samples(&shared);
+        }
+    }
+    tally.switch(&shared, Phase::Done);
+}
+
+enum LoginError {
+    Refused(ErrorCode),
+    Io(anyhow::Error),
+}
+
+impl From<anyhow::Error> for LoginError {
+    fn from(e: anyhow::Error) -> LoginError {
+        LoginError::Io(e)
+    }
+}
+
+impl From<std::io::Error> for LoginError {
+    fn from(e: std::io::Error) -> LoginError {
+        LoginError::Io(e.into())
+    }
+}
+
+async fn login_once(dialer: &Dialer, conn_no: usize, line: &[u8]) -> Result<(), LoginError> {
+    let mut stream = dialer.connect(conn_no).await?;
+    stream.write_all(line).await?;
+    let mut dec = LineDecoder::new(crate::conn::MAX_FRAME, 0);
+    let result = loop {
+        if let Some(frame) = dec.next_frame().map_err(anyhow::Error::from)? {
+            let f = Incoming::parse(&frame)
+                .context("unreadable frame")
+                .map_err(LoginError::Io)?;
+            if f.is_event() {
+                continue;
+            }
+            break if f.ok == Some(true) && f.re == Some(1) {
+                Ok(())
+            } else {
+                Err(LoginError::Refused(f.code.unwrap_or(ErrorCode::Internal)))
+            };
+        }
+        let buf = dec.buffer();
+        buf.reserve(4096);
+        if stream.read_buf(buf).await? == 0 {
+            return Err(LoginError::Io(anyhow::anyhow!(
+                "the server closed the connection"
+            )));
+        }
+    };
+    // Reset instead of a graceful close: no TIME_WAIT left behind.
+    let _ = stream.set_zero_linger();
+    drop(stream);
+    result
+}

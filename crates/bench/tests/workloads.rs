@@ -1,0 +1,118 @@
+//! Runs short workloads through the bench's own code against a real
+//! server started in this process, and checks what a bench user relies
+//! on: messages were delivered, none lost, none twice.
+
+use chatbench::{Opts, Summary, run};
+use chatserver::testing::TestServer;
+use clap::Parser;
+
+async fn server() -> TestServer {
+    TestServer::start_with(|c| {
+        c.rate = 1_000_000;
+        c.burst = 1_000_000;
+    })
+    .await
+    .expect("server starts")
+}
+
+async fn bench(server: &TestServer, args: &[&str]) -> Summary {
+    let addr = server.addr.to_string();
+    let mut all = vec![
+        "chatbench",
+        "--addr",
+        &addr,
+        "--quiet",
+        "--warmup",
+        "0.2",
+        "--duration",
+        "1",
+        "--setup-connections",
+        "2",
+    ];
+    all.extend_from_slice(args);
+    let opts = Opts::try_parse_from(all).expect("arguments parse");
+    run(opts).await.expect("the workload runs")
+}
+
+fn assert_clean(s: &Summary) {
+    assert!(s.delivered > 0, "nothing delivered: {s:#?}");
+    assert_eq!(s.lost, 0, "{s:#?}");
+    assert_eq!(s.duplicates, 0, "{s:#?}");
+    assert_eq!(s.unconfirmed, 0, "{s:#?}");
+    assert!(s.errors.is_empty(), "{s:#?}");
+    assert!(s.drain_complete, "{s:#?}");
+    assert_eq!(s.total_ok, s.total_sent, "{s:#?}");
+    let p = s.latency_us.expect("latency measured");
+    assert!(p.count > 0 && p.p50 <= p.p99 && p.p99 <= p.max, "{p:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_to_one_and_group_deliver_every_message_once() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.json");
+    let users = users.to_str().unwrap();
+
+    let s = bench(
+        &server,
+        &["one-to-one", "--pairs", "4", "--users-file", users],
+    )
+    .await;
+    assert_clean(&s);
+    assert_eq!((s.connections, s.senders, s.mode), (8, 8, "closed"));
+    // Every message goes to exactly one recipient.
+    assert_eq!(s.total_delivered, s.total_ok);
+    assert!(s.reply_latency_us.contains_key("chat"));
+
+    // The group reuses the saved users (no registration) and fans out:
+    // each message reaches the 4 other members.
+    let s = bench(
+        &server,
+        &[
+            "group",
+            "--group-size",
+            "5",
+            "--window",
+            "2",
+            "--users-file",
+            users,
+        ],
+    )
+    .await;
+    assert_clean(&s);
+    assert_eq!(s.total_delivered, s.total_ok * 4);
+    assert!(s.reply_latency_us.contains_key("group_chat"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_and_mixed() {
+    let server = server().await;
+    let s = bench(&server, &["one-to-one", "--pairs", "3", "--rate", "600"]).await;
+    assert_clean(&s);
+    assert_eq!(s.mode, "open");
+    // About 600 a second were scheduled; allow for timer slack.
+    assert!(
+        (400.0..=800.0).contains(&s.sent_per_s),
+        "sent {}/s",
+        s.sent_per_s
+    );
+
+    let s = bench(&server, &["mixed", "--pairs", "3", "--group-size", "3"]).await;
+    assert_clean(&s);
+    for op in ["chat", "group_chat", "history", "sync"] {
+        assert!(s.reply_latency_us.contains_key(op), "no {op}: {s:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_login() {
+    let server = server().await;
+    let s = bench(&server, &["idle", "--connections", "20"]).await;
+    assert_eq!(s.connections, 20);
+    assert!(s.errors.is_empty(), "{s:#?}");
+
+    let s = bench(&server, &["login", "--connections", "4"]).await;
+    assert!(s.logins.unwrap() > 0, "{s:#?}");
+    assert!(s.errors.is_empty(), "{s:#?}");
+    assert!(s.reply_latency_us.contains_key("login"));
+}
