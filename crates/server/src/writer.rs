@@ -89,6 +89,19 @@ impl Writer {
     }
 }
 
+/// Who waits for one op: the sender of a message (whose session must not
+/// get its own message back as an event), or an acker.
+enum Waiter {
+    Msg {
+        origin_sid: u64,
+        tx: oneshot::Sender<Result<Done, StoreError>>,
+    },
+    Ack(oneshot::Sender<Result<Done, StoreError>>),
+}
+
+/// A committed (or failed) batch on its way to the finisher.
+type Finished = Vec<(Waiter, WriteOp, Result<WriteOutcome, StoreError>)>;
+
 async fn run(
     store: Arc<dyn Store>,
     ids: Arc<IdGen>,
@@ -97,6 +110,10 @@ async fn run(
     max_batch: usize,
     stop: CancellationToken,
 ) {
+    // Delivering and answering a batch overlaps the commit of the next:
+    // the database never waits for the fan-out.
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let finisher = tokio::spawn(finish_batches(router, done_rx));
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
         let first = tokio::select! {
@@ -115,94 +132,115 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit(&*store, &ids, &router, &mut jobs).await;
+        let finished = commit(&*store, &ids, jobs.drain(..)).await;
+        if done_tx.send(finished).is_err() {
+            break;
+        }
     }
+    drop(done_tx);
+    let _ = finisher.await;
     tracing::debug!("writer stopped");
 }
 
-/// Commits one batch, then answers and delivers. On a batch failure that
-/// is not an outage, each job is retried alone so one bad row cannot fail
-/// its neighbours.
-async fn commit(store: &dyn Store, ids: &IdGen, router: &Router, jobs: &mut Vec<Job>) {
+/// Delivers and answers committed batches, in commit order.
+async fn finish_batches(router: Router, mut rx: mpsc::UnboundedReceiver<Finished>) {
+    while let Some(batch) = rx.recv().await {
+        for (waiter, op, outcome) in batch {
+            finish(&router, waiter, op, outcome);
+        }
+    }
+}
+
+/// Commits one batch. On a batch failure that is not an outage, each op is
+/// retried alone so one bad row cannot fail its neighbours.
+async fn commit(store: &dyn Store, ids: &IdGen, jobs: impl Iterator<Item = Job>) -> Finished {
     let ts = now_ms();
-    let ops: Vec<WriteOp> = jobs
-        .iter()
+    let (waiters, ops): (Vec<Waiter>, Vec<WriteOp>) = jobs
         .map(|j| match j {
-            Job::Msg(d, _) => WriteOp::Msg(NewMsg {
-                id: ids.next(),
-                ts,
-                from: d.from,
-                target: d.target,
-                text: d.text.clone(),
-                cid: d.cid.clone(),
-            }),
-            Job::Ack(user, list, _) => WriteOp::Ack {
-                user: *user,
-                ids: list.clone(),
-            },
+            Job::Msg(d, tx) => (
+                Waiter::Msg {
+                    origin_sid: d.origin_sid,
+                    tx,
+                },
+                WriteOp::Msg(NewMsg {
+                    id: ids.next(),
+                    ts,
+                    from: d.from,
+                    target: d.target,
+                    text: d.text,
+                    cid: d.cid,
+                }),
+            ),
+            Job::Ack(user, list, tx) => (Waiter::Ack(tx), WriteOp::Ack { user, ids: list }),
         })
-        .collect();
+        .unzip();
     let started = Instant::now();
     let result = store.write_batch(&ops).await;
     crate::metrics::store_write(started.elapsed(), ops.len());
     match result {
-        Ok(outcomes) => {
-            for ((job, op), outcome) in jobs.drain(..).zip(ops).zip(outcomes) {
-                finish(router, job, op, Ok(outcome));
-            }
-        }
+        Ok(outcomes) => waiters
+            .into_iter()
+            .zip(ops)
+            .zip(outcomes.into_iter().map(Ok))
+            .map(|((w, op), o)| (w, op, o))
+            .collect(),
         Err(StoreError::Internal(e)) if ops.len() > 1 => {
             tracing::warn!(error = %e, batch = ops.len(), "batch failed; retrying one by one");
-            for (job, op) in jobs.drain(..).zip(ops) {
+            let mut out = Vec::with_capacity(ops.len());
+            for (w, op) in waiters.into_iter().zip(ops) {
                 let r = store
                     .write_batch(std::slice::from_ref(&op))
                     .await
-                    .map(|mut v| v.pop().unwrap_or(WriteOutcome::Acked));
-                finish(router, job, op, r);
+                    .and_then(|mut v| {
+                        v.pop()
+                            .ok_or_else(|| StoreError::Internal("no outcome".into()))
+                    });
+                out.push((w, op, r));
             }
+            out
         }
         Err(e) => {
             tracing::warn!(error = %e, batch = ops.len(), "batch failed");
             let msg = e.to_string();
             let unavailable = matches!(e, StoreError::Unavailable(_));
-            for job in jobs.drain(..) {
-                let err = if unavailable {
-                    StoreError::Unavailable(msg.clone())
-                } else {
-                    StoreError::Internal(msg.clone())
-                };
-                let tx = match job {
-                    Job::Msg(_, tx) | Job::Ack(_, _, tx) => tx,
-                };
-                let _ = tx.send(Err(err));
-            }
+            waiters
+                .into_iter()
+                .zip(ops)
+                .map(|(w, op)| {
+                    let err = if unavailable {
+                        StoreError::Unavailable(msg.clone())
+                    } else {
+                        StoreError::Internal(msg.clone())
+                    };
+                    (w, op, Err(err))
+                })
+                .collect()
         }
     }
 }
 
-fn finish(router: &Router, job: Job, op: WriteOp, outcome: Result<WriteOutcome, StoreError>) {
-    match (job, op) {
-        (Job::Msg(draft, tx), WriteOp::Msg(msg)) => {
-            let reply = match outcome {
-                Ok(WriteOutcome::Msg(Stored::New { recipients })) => {
-                    router.deliver_msg(&msg, &recipients, draft.origin_sid);
+fn finish(router: &Router, waiter: Waiter, op: WriteOp, outcome: Result<WriteOutcome, StoreError>) {
+    match waiter {
+        Waiter::Msg { origin_sid, tx } => {
+            let reply = match (outcome, op) {
+                (Ok(WriteOutcome::Msg(Stored::New { recipients })), WriteOp::Msg(msg)) => {
+                    router.deliver_msg(&msg, &recipients, origin_sid);
                     Ok(Done::Msg {
                         id: msg.id,
                         ts: msg.ts,
                     })
                 }
-                Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts })) => Ok(Done::Msg { id, ts }),
-                Ok(WriteOutcome::Acked) => Err(StoreError::Internal("outcome mismatch".into())),
-                Err(e) => Err(e),
+                (Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts })), _) => {
+                    Ok(Done::Msg { id, ts })
+                }
+                (Ok(_), _) => Err(StoreError::Internal("outcome mismatch".into())),
+                (Err(e), _) => Err(e),
             };
             // The session may have gone; the message is stored either way.
             let _ = tx.send(reply);
         }
-        (Job::Ack(_, _, tx), _) => {
+        Waiter::Ack(tx) => {
             let _ = tx.send(outcome.map(|_| Done::Acked));
-        }
-        (Job::Msg(_, tx), _) => {
-            let _ = tx.send(Err(StoreError::Internal("op mismatch".into())));
         }
     }
 }
