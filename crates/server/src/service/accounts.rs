@@ -72,10 +72,10 @@ pub async fn authenticate(
         }
         Credential::Token(token) => {
             let hash = token_hash(&token);
-            if node.store.token_user(&hash, now_ms()).await? != Some(user) {
-                return Err(bad_credentials());
-            }
-            let row = node.store.user(user).await?.ok_or_else(bad_credentials)?;
+            let row = match node.store.token_user(&hash, now_ms()).await? {
+                Some(row) if row.id == user => row,
+                _ => return Err(bad_credentials()),
+            };
             Ok(Authenticated {
                 user: row,
                 token,

@@ -172,7 +172,7 @@ pub trait Store: Send + Sync + 'static {
     async fn user_secret(&self, id: u64) -> Result<Option<(UserRow, String)>>;
     async fn insert_token(&self, hash: &[u8], user: u64, expires_ms: u64) -> Result<()>;
     /// The user a live token belongs to.
-    async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<u64>>;
+    async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<UserRow>>;
     async fn delete_token(&self, hash: &[u8]) -> Result<()>;
     /// Drops expired tokens; returns how many.
     async fn purge_tokens(&self, now_ms: u64) -> Result<u64>;

@@ -179,7 +179,8 @@ mod common {
     pub const USER_SECRET: &str = "SELECT id, name, pw_hash FROM users WHERE id = ?";
     pub const INSERT_TOKEN: &str =
         "INSERT INTO tokens (hash, user_id, expires_ms) VALUES (?, ?, ?)";
-    pub const TOKEN_USER: &str = "SELECT user_id FROM tokens WHERE hash = ? AND expires_ms > ?";
+    pub const TOKEN_USER: &str = "SELECT u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.hash = ? AND t.expires_ms > ?";
     pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = ?";
     pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_ms <= ?";
     pub const FRIENDS: &str = "SELECT u.id, u.name FROM friendships f \
@@ -805,14 +806,20 @@ impl Store for SqlStore {
         })
     }
 
-    async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<u64>> {
+    async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<UserRow>> {
         on!(self, read, |p, q| {
-            let v: Option<i64> = sqlx::query_scalar(q::TOKEN_USER)
+            let row = sqlx::query(q::TOKEN_USER)
                 .bind(hash)
                 .bind(now_ms as i64)
                 .fetch_optional(p)
                 .await?;
-            Ok(v.map(|v| v as u64))
+            Ok(match row {
+                Some(r) => Some(UserRow {
+                    id: r.try_get::<i64, _>(0)? as u64,
+                    name: r.try_get(1)?,
+                }),
+                None => None,
+            })
         })
     }
 
