@@ -401,7 +401,6 @@ impl Session {
             }
         };
         let uid = auth.user.id;
-        let (friends, groups) = accounts::lists(&self.node, uid).await?;
         self.outbox.hold();
         let first = self
             .node
@@ -422,12 +421,14 @@ impl Session {
             },
             token_hash: auth.token_hash,
         };
-        let (mark, unread) = match self.node.store.inbox_mark(uid).await {
-            Ok(m) => m,
-            Err(e) => {
+        // Read after joining the hub: a message committed from now on is
+        // either in this snapshot's inbox or held for this session.
+        let (friends, groups, (mark, unread)) = match accounts::lists(&self.node, uid).await {
+            Ok(l) => l,
+            Err(f) => {
                 self.end_session(state).await;
                 self.outbox.release(&HashSet::new());
-                return Err(e.into());
+                return Err(f);
             }
         };
         self.login = Some(state);

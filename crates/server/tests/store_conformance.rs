@@ -274,6 +274,24 @@ async fn messages_suite(s: &dyn Store) {
 
     // b's inbox: 10, 11, 14 (not the duplicate, not b's own messages).
     assert_eq!(s.inbox_mark(b).await.unwrap(), (14, 3));
+    // A login's snapshot agrees with the single queries.
+    s.add_friend(b, c, 0).await.unwrap();
+    s.add_friend(b, a, 0).await.unwrap();
+    let snap = s.snapshot(b).await.unwrap();
+    assert_eq!(snap.inbox, (14, 3));
+    assert_eq!(snap.friends, s.friends(b).await.unwrap());
+    assert_eq!(
+        snap.friends.iter().map(|f| f.id).collect::<Vec<_>>(),
+        vec![a, c]
+    );
+    assert_eq!(snap.groups, s.groups_of(b).await.unwrap());
+    assert_eq!(snap.groups[0].0.creator, a);
+    assert_eq!(snap.groups[0].1, Role::Member);
+    let empty = s.snapshot(999_999).await.unwrap();
+    assert_eq!(
+        (empty.friends.len(), empty.groups.len(), empty.inbox),
+        (0, 0, (0, 0))
+    );
     let page = s.inbox_page(b, 0, 14, 2).await.unwrap();
     assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), vec![10, 11]);
     let rest = s.inbox_page(b, 11, 14, 2).await.unwrap();

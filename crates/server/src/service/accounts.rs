@@ -85,13 +85,14 @@ pub async fn authenticate(
     }
 }
 
-/// The user's friends with their presence, and groups with the user's role.
-pub async fn lists(node: &Node, user: u64) -> Result<(Vec<User>, Vec<Group>), Failure> {
-    let friends = node.store.friends(user).await?;
-    let groups = node.store.groups_of(user).await?;
-    let ids: Vec<u64> = friends.iter().map(|f| f.id).collect();
+/// The user's friends with their presence, groups with the user's role,
+/// and the inbox mark (highest unacked id, how many).
+pub async fn lists(node: &Node, user: u64) -> Result<(Vec<User>, Vec<Group>, (u64, u64)), Failure> {
+    let snap = node.store.snapshot(user).await?;
+    let ids: Vec<u64> = snap.friends.iter().map(|f| f.id).collect();
     let online = node.router.online(&ids).await;
-    let friends = friends
+    let friends = snap
+        .friends
         .into_iter()
         .zip(online)
         .map(|(f, online)| User {
@@ -100,7 +101,8 @@ pub async fn lists(node: &Node, user: u64) -> Result<(Vec<User>, Vec<Group>), Fa
             name: f.name,
         })
         .collect();
-    let groups = groups
+    let groups = snap
+        .groups
         .into_iter()
         .map(|(g, role)| Group {
             id: g.id,
@@ -109,7 +111,7 @@ pub async fn lists(node: &Node, user: u64) -> Result<(Vec<User>, Vec<Group>), Fa
             role,
         })
         .collect();
-    Ok((friends, groups))
+    Ok((friends, groups, snap.inbox))
 }
 
 pub fn whoami(caller: &Caller) -> OpResult {
@@ -123,7 +125,7 @@ pub fn whoami(caller: &Caller) -> OpResult {
 }
 
 pub async fn sync(node: &Node, caller: &Caller) -> OpResult {
-    let (friends, groups) = lists(node, caller.user.id).await?;
+    let (friends, groups, _) = lists(node, caller.user.id).await?;
     Ok(Reply::Synced(Synced { friends, groups }))
 }
 

@@ -75,6 +75,15 @@ pub struct GroupRow {
     pub creator: u64,
 }
 
+/// What a login shows: friends, groups with the user's role, and the
+/// inbox mark (highest unacked id, how many at or below it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub friends: Vec<UserRow>,
+    pub groups: Vec<(GroupRow, Role)>,
+    pub inbox: (u64, u64),
+}
+
 /// Outcome of adding a friendship.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddFriend {
@@ -222,6 +231,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Msg>>;
     /// A group's messages, newest first.
     async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
+    /// Friends, groups and inbox mark at once (a login needs all three;
+    /// one round trip instead of three).
+    async fn snapshot(&self, user: u64) -> Result<Snapshot>;
     /// The highest id in the user's inbox and how many rows are at or below it.
     async fn inbox_mark(&self, user: u64) -> Result<(u64, u64)>;
     /// Inbox messages with `after < id <= upto`, oldest first.

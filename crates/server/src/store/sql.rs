@@ -26,8 +26,8 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 
 use super::{
-    AddFriend, GroupRow, Join, Result, Store, StoreError, Stored, Target, UserRow, WriteOp,
-    WriteOutcome,
+    AddFriend, GroupRow, Join, Result, Snapshot, Store, StoreError, Stored, Target, UserRow,
+    WriteOp, WriteOutcome,
 };
 
 /// How durable an SQLite commit is.
@@ -223,6 +223,16 @@ mod common {
         "UPDATE node_slots SET expires_ms = ? WHERE slot = ? AND owner = ?";
     pub const RELEASE_SLOT: &str =
         "UPDATE node_slots SET owner = '', expires_ms = 0 WHERE slot = ? AND owner = ?";
+    /// Kind 1: friends (id, name); 2: groups (id, name, description,
+    /// role, creator); 3: the inbox mark (max id, count).
+    pub const SNAPSHOT: &str = "SELECT 1 AS kind, u.id AS id, u.name AS name, NULL AS descr, \
+         NULL AS num, NULL AS num2 \
+         FROM friendships f JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? \
+         UNION ALL SELECT 2, g.id, g.name, g.description, m.role, g.creator_id \
+         FROM group_members m JOIN chat_groups g ON g.id = m.group_id WHERE m.user_id = ? \
+         UNION ALL SELECT 3, COALESCE(MAX(msg_id), 0), NULL, NULL, COUNT(*), NULL \
+         FROM inbox WHERE user_id = ? \
+         ORDER BY 1, 2";
     pub const INBOX_MARK: &str =
         "SELECT COALESCE(MAX(msg_id), 0), COUNT(*) FROM inbox WHERE user_id = ?";
     pub const INBOX_PAGE: &str = "SELECT m.id, m.sender_id, m.recipient_id, m.group_id, m.text, m.cid, m.ts \
@@ -1172,6 +1182,39 @@ impl Store for SqlStore {
                 .fetch_all(p)
                 .await?;
             rows.iter().map(|r| Ok(msg_from_row(r)?)).collect()
+        })
+    }
+
+    async fn snapshot(&self, user: u64) -> Result<Snapshot> {
+        on!(self, read, |p, q| {
+            let rows = sqlx::query(q::SNAPSHOT)
+                .bind(sql_id(user))
+                .bind(sql_id(user))
+                .bind(sql_id(user))
+                .fetch_all(p)
+                .await?;
+            let mut snap = Snapshot::default();
+            for r in &rows {
+                let kind: i64 = r.try_get(0)?;
+                let id = r.try_get::<i64, _>(1)? as u64;
+                match kind {
+                    1 => snap.friends.push(UserRow {
+                        id,
+                        name: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                    }),
+                    2 => snap.groups.push((
+                        GroupRow {
+                            id,
+                            name: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                            desc: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                            creator: r.try_get::<Option<i64>, _>(5)?.unwrap_or(0) as u64,
+                        },
+                        role_from(r.try_get::<Option<i64>, _>(4)?.unwrap_or(0)),
+                    )),
+                    _ => snap.inbox = (id, r.try_get::<Option<i64>, _>(4)?.unwrap_or(0) as u64),
+                }
+            }
+            Ok(snap)
         })
     }
 
