@@ -8,7 +8,7 @@
 //! hears of it: the `ok` and the live `msg` events both follow the commit.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::ids::{IdGen, now_ms};
 use crate::router::Router;
 use crate::store::{NewMsg, Store, StoreError, Stored, Target, WriteOp, WriteOutcome};
+
+/// How often a batch that lost a deadlock is run again.
+const CONFLICT_RETRIES: usize = 5;
 
 /// A message to store, before it has an id.
 #[derive(Debug)]
@@ -175,7 +178,19 @@ async fn commit(store: &dyn Store, ids: &IdGen, jobs: impl Iterator<Item = Job>)
         })
         .unzip();
     let started = Instant::now();
-    let result = store.write_batch(&ops).await;
+    let mut result = store.write_batch(&ops).await;
+    // A deadlock with another node's writer rolled the batch back: run it
+    // again (the ops keep their ids) before giving up.
+    let mut pause = Duration::from_millis(1);
+    for _ in 0..CONFLICT_RETRIES {
+        if !matches!(result, Err(StoreError::Conflict(_))) {
+            break;
+        }
+        metrics::counter!("chat_store_conflicts_total").increment(1);
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        result = store.write_batch(&ops).await;
+    }
     crate::metrics::store_write(started.elapsed(), ops.len());
     match result {
         Ok(outcomes) => waiters
@@ -202,7 +217,7 @@ async fn commit(store: &dyn Store, ids: &IdGen, jobs: impl Iterator<Item = Job>)
         Err(e) => {
             tracing::warn!(error = %e, batch = ops.len(), "batch failed");
             let msg = e.to_string();
-            let unavailable = matches!(e, StoreError::Unavailable(_));
+            let unavailable = !matches!(e, StoreError::Internal(_));
             waiters
                 .into_iter()
                 .zip(ops)

@@ -70,7 +70,7 @@ impl Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
         match e {
-            StoreError::Unavailable(detail) => {
+            StoreError::Unavailable(detail) | StoreError::Conflict(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 Failure::new(
                     ErrorCode::Unavailable,

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// nothing was changed and the request can be retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The transaction lost a race (deadlock, lock timeout) and was rolled
+    /// back: nothing was changed and it can be retried at once.
+    #[error("database conflict: {0}")]
+    Conflict(String),
     /// Anything else: a bug, a schema problem, a constraint we did not
     /// expect.
     #[error("database error: {0}")]
@@ -33,28 +37,42 @@ impl From<sqlx::Error> for StoreError {
             E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed => {
                 StoreError::Unavailable(e.to_string())
             }
-            E::Database(ref db) if is_transient(db.as_ref()) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            E::Database(ref db) => match classify(db.as_ref()) {
+                Kind::Conflict => StoreError::Conflict(e.to_string()),
+                Kind::Transient => StoreError::Unavailable(e.to_string()),
+                Kind::Other => StoreError::Internal(e.to_string()),
+            },
             other => StoreError::Internal(other.to_string()),
         }
     }
 }
 
-/// Errors a database reports when it is going away or busy rather than
-/// when the statement is wrong.
-fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
-    let code = db.code().unwrap_or_default();
-    matches!(
-        code.as_ref(),
-        // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL.
-        "5" | "6" | "10" | "13"
-        // MySQL: server shutdown, gone away, lost connection, lock wait
-        // timeout, deadlock, too many connections, read only.
-        | "1053" | "2006" | "2013" | "1205" | "1213" | "1040" | "1290" | "1836"
-        // MySQL SQLSTATE for the above when the numeric code is not given.
-        | "08S01" | "HY000" | "40001"
-    )
+enum Kind {
+    /// Lost a race with another transaction: retry it.
+    Conflict,
+    /// The database is going away or overloaded.
+    Transient,
+    Other,
+}
+
+fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return match my.number() {
+            // Deadlock, lock wait timeout.
+            1213 | 1205 => Kind::Conflict,
+            // Server shutdown, gone away, lost connection, too many
+            // connections, read only, server closing.
+            1053 | 2006 | 2013 | 1040 | 1290 | 1836 | 1927 => Kind::Transient,
+            _ => Kind::Other,
+        };
+    }
+    match db.code().as_deref() {
+        // SQLite: SQLITE_BUSY, SQLITE_LOCKED.
+        Some("5" | "6") => Kind::Conflict,
+        // SQLite: SQLITE_IOERR, SQLITE_FULL.
+        Some("10" | "13") => Kind::Transient,
+        _ => Kind::Other,
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

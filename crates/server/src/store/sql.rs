@@ -668,11 +668,17 @@ impl SqlStore {
                 }
             }
             // Inbox rows: one-to-one in bulk, groups by membership.
-            let direct: Vec<usize> = inserted
+            // Rows in key order, so that concurrent writers (other nodes)
+            // lock them in the same order and rarely deadlock.
+            let mut direct: Vec<usize> = inserted
                 .iter()
                 .copied()
                 .filter(|&i| matches!(msg(i).target, Target::User(_)))
                 .collect();
+            direct.sort_by_key(|&i| match msg(i).target {
+                Target::User(u) => (u, msg(i).id),
+                Target::Group(_) => (0, 0),
+            });
             for chunk in chunks(&direct) {
                 let mut query = sqlx::query(AssertSqlSafe(q::insert_inbox(chunk.len())));
                 for &i in chunk {
@@ -706,7 +712,7 @@ impl SqlStore {
                     .collect();
                 out[i] = Some(WriteOutcome::Msg(Stored::New { recipients }));
             }
-            let acked: Vec<(u64, u64)> = ops
+            let mut acked: Vec<(u64, u64)> = ops
                 .iter()
                 .filter_map(|op| match op {
                     WriteOp::Ack { user, ids } => Some(ids.iter().map(move |&id| (*user, id))),
@@ -714,6 +720,7 @@ impl SqlStore {
                 })
                 .flatten()
                 .collect();
+            acked.sort_unstable();
             for chunk in chunks_of(&acked, bulk::MAX_ACKS) {
                 let mut query = sqlx::query(AssertSqlSafe(q::delete_inbox(chunk.len())));
                 for &(user, id) in chunk {
