@@ -25,6 +25,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// [`stop`]: TestServer::stop
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where /healthz and /metrics answer, when `http` was configured.
+    pub http: Option<SocketAddr>,
     /// The store URL, to restart a server on the same data.
     pub db: String,
     dir: Option<tempfile::TempDir>,
@@ -54,12 +56,14 @@ impl TestServer {
         let db = config.db.clone();
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
+        let http = server.http_addr();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
         Ok(TestServer {
             addr,
+            http,
             db,
             dir: None,
             shutdown: Some(tx),
@@ -281,6 +285,28 @@ impl TestClient {
             }
         }
     }
+}
+
+/// A plain HTTP GET; returns the status code and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut stream = TcpStream::connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut raw))
+        .await
+        .context("timed out waiting for the HTTP answer")??;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 /// The MySQL/MariaDB server for cluster tests (`CHAT_TEST_MYSQL_URL`).

@@ -323,3 +323,30 @@ async fn changes_on_one_node_take_effect_on_the_others() {
         .unwrap();
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_shutdown_marks_its_users_offline_at_once() {
+    let Some(mut c) = Cluster::start(2).await else {
+        return;
+    };
+    let mut a = c.client(0).await;
+    let mut b = c.client(1).await;
+    let ida = a.signup("alice").await.unwrap();
+    let idb = b.signup("bob").await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idb}))
+        .await
+        .unwrap();
+    let node0 = c.nodes.remove(0);
+    let started = std::time::Instant::now();
+    node0.stop().await.unwrap();
+    let ev = b.event_of("presence").await.unwrap();
+    assert_eq!(ev, json!({"ev": "presence", "user": ida, "online": false}));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let friends = b.ok(json!({"op": "sync"})).await.unwrap()["friends"].clone();
+    assert_eq!(friends[0]["online"], json!(false));
+    c.stop().await;
+}

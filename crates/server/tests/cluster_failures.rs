@@ -274,9 +274,16 @@ async fn database_outage_gives_unavailable_and_heals() {
         .unwrap();
     let via = testing::url_via(&db, proxy.addr).unwrap();
     let prefix = testing::unique_name("chat_t");
-    let node = TestServer::start_config(cluster_config(&via, &redis, &prefix))
-        .await
-        .unwrap();
+    let mut config = cluster_config(&via, &redis, &prefix);
+    config.http = Some("127.0.0.1:0".into());
+    let node = TestServer::start_config(config).await.unwrap();
+    let http = node.http.unwrap();
+    let (status, body) = testing::http_get(http, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"store\":\"ok\"") && body.contains("\"bus\":\"ok\""),
+        "{body}"
+    );
     let mut a = node.client().await.unwrap();
     let mut b = node.client().await.unwrap();
     let ida = a.signup("alice").await.unwrap();
@@ -286,6 +293,9 @@ async fn database_outage_gives_unavailable_and_heals() {
         .unwrap();
 
     proxy.cut();
+    let (status, body) = testing::http_get(http, "/healthz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"store\":\"down\""), "{body}");
     let started = Instant::now();
     a.fails(
         json!({"op": "chat", "to": idb, "text": "lost?"}),
@@ -326,6 +336,23 @@ async fn database_outage_gives_unavailable_and_heals() {
         .collect();
     assert_eq!(texts, vec!["after the outage"]);
     c.login(ida, "password1").await.unwrap();
+    let (status, _) = testing::http_get(http, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "healthy again");
+    let (status, metrics) = testing::http_get(http, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    for name in [
+        "chat_connections",
+        "chat_sessions",
+        "chat_requests_total{op=\"chat\"}",
+        "chat_errors_total{code=\"unavailable\"}",
+        "chat_messages_stored_total",
+        "chat_messages_delivered_total",
+        "chat_store_write_seconds_bucket",
+        "chat_bus_seconds_bucket",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}");
+    }
+    assert_eq!(testing::http_get(http, "/nope").await.unwrap().0, 404);
     node.stop().await.unwrap();
     testing::drop_mysql_db(&db).await.unwrap();
 }
