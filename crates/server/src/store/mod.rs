@@ -6,6 +6,7 @@
 //! cluster). Only this module contains SQL, and every value reaches the
 //! database as a bound parameter.
 
+mod inline;
 mod sql;
 
 pub use sql::{SqlStore, SqliteSync, StoreOptions};

@@ -116,6 +116,8 @@ async fn checkpoint_loop(
 /// The SQL store. Cheap to share behind an `Arc`.
 pub struct SqlStore {
     pools: Pools,
+    /// Hot reads on the calling thread (SQLite only).
+    inline: Option<super::inline::InlineReads>,
     /// Stops the background checkpointer (SQLite).
     stop: tokio_util::sync::CancellationToken,
     /// Set by the checkpointer when the writer should restart the WAL.
@@ -171,7 +173,7 @@ impl LastId for MySqlQueryResult {
 }
 
 /// Statements that both dialects spell the same way.
-mod common {
+pub(crate) mod common {
     pub const PING: &str = "SELECT 1";
     pub const MAX_MESSAGE_ID: &str = "SELECT MAX(id) FROM messages";
     pub const INSERT_USER: &str = "INSERT INTO users (name, pw_hash, created_ms) VALUES (?, ?, ?)";
@@ -453,6 +455,14 @@ where
     })
 }
 
+/// The file an `sqlite://PATH?options` URL names.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    path.split('?').next()
+}
+
 /// Hides the password of a URL for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -469,11 +479,7 @@ impl SqlStore {
         let description = redact(url);
         let stop = tokio_util::sync::CancellationToken::new();
         let wal_restart = Arc::new(AtomicBool::new(false));
-        let pools = if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            let path = path.split('?').next().unwrap_or(path);
+        let pools = if let Some(path) = sqlite_path(url) {
             if let Some(dir) = std::path::Path::new(path).parent()
                 && !dir.as_os_str().is_empty()
             {
@@ -543,8 +549,13 @@ impl SqlStore {
                 "unsupported --db URL {description}: use sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB"
             )));
         };
+        let inline = match &pools {
+            Pools::Sqlite { .. } => sqlite_path(url).map(super::inline::InlineReads::new),
+            Pools::Mysql(_) => None,
+        };
         Ok(SqlStore {
             pools,
+            inline,
             stop,
             wal_restart,
             description,
@@ -824,6 +835,12 @@ impl Store for SqlStore {
     }
 
     async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<UserRow>> {
+        if let Some(inline) = &self.inline {
+            match inline.token_user(hash, now_ms) {
+                Ok(found) => return Ok(found),
+                Err(e) => tracing::debug!(error = %e, "inline read failed; using the pool"),
+            }
+        }
         on!(self, read, |p, q| {
             let row = sqlx::query(q::TOKEN_USER)
                 .bind(hash)
@@ -1193,6 +1210,12 @@ impl Store for SqlStore {
     }
 
     async fn snapshot(&self, user: u64) -> Result<Snapshot> {
+        if let Some(inline) = &self.inline {
+            match inline.snapshot(sql_id(user)) {
+                Ok(snap) => return Ok(snap),
+                Err(e) => tracing::debug!(error = %e, "inline read failed; using the pool"),
+            }
+        }
         on!(self, read, |p, q| {
             let rows = sqlx::query(q::SNAPSHOT)
                 .bind(sql_id(user))

@@ -1,0 +1,110 @@
+//! Short SQLite reads run right on the calling thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, so every query
+//! is two thread hand-offs; on a login storm most of the server's time went
+//! into those switches, not into SQLite. The reads a login makes (a token,
+//! a snapshot of the user's lists) are a few index lookups in pages that are
+//! almost always cached, so they run here instead, on a read-only
+//! connection private to the calling thread. WAL mode lets them run beside
+//! the writer without waiting. Any error falls back to the sqlx path, so
+//! this is purely a fast path.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chat_proto::Role;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{GroupRow, Snapshot, UserRow};
+
+thread_local! {
+    /// One read-only connection per database file per thread.
+    static CONNS: RefCell<HashMap<String, Connection>> = RefCell::new(HashMap::new());
+}
+
+/// Inline reads of one SQLite file.
+#[derive(Debug, Clone)]
+pub struct InlineReads {
+    path: String,
+}
+
+impl InlineReads {
+    pub fn new(path: &str) -> InlineReads {
+        InlineReads {
+            path: path.to_owned(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        CONNS.with(|conns| {
+            let mut conns = conns.borrow_mut();
+            if !conns.contains_key(&self.path) {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                // Readers never wait for the writer in WAL mode; this only
+                // covers the rare moment the WAL index is being rebuilt.
+                conn.busy_timeout(Duration::from_millis(50))?;
+                conns.insert(self.path.clone(), conn);
+            }
+            // Present: inserted just above when missing.
+            let conn = conns.get(&self.path).ok_or(rusqlite::Error::InvalidQuery)?;
+            let result = f(conn);
+            if result.is_err() {
+                // Start afresh next time (the file may have been replaced).
+                conns.remove(&self.path);
+            }
+            result
+        })
+    }
+
+    /// The user a live token belongs to.
+    pub fn token_user(&self, hash: &[u8], now_ms: u64) -> rusqlite::Result<Option<UserRow>> {
+        self.with(|c| {
+            c.prepare_cached(super::sql::common::TOKEN_USER)?
+                .query_row(params![hash, now_ms as i64], |r| {
+                    Ok(UserRow {
+                        id: r.get::<_, i64>(0)? as u64,
+                        name: r.get(1)?,
+                    })
+                })
+                .optional()
+        })
+    }
+
+    /// Friends, groups and inbox mark, as [`super::Store::snapshot`].
+    pub fn snapshot(&self, user: i64) -> rusqlite::Result<Snapshot> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(super::sql::common::SNAPSHOT)?;
+            let mut rows = stmt.query(params![user, user, user])?;
+            let mut snap = Snapshot::default();
+            while let Some(r) = rows.next()? {
+                let kind: i64 = r.get(0)?;
+                let id = r.get::<_, i64>(1)? as u64;
+                match kind {
+                    1 => snap.friends.push(UserRow {
+                        id,
+                        name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    }),
+                    2 => snap.groups.push((
+                        GroupRow {
+                            id,
+                            name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                            desc: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                            creator: r.get::<_, Option<i64>>(5)?.unwrap_or(0) as u64,
+                        },
+                        if r.get::<_, Option<i64>>(4)? == Some(1) {
+                            Role::Creator
+                        } else {
+                            Role::Member
+                        },
+                    )),
+                    _ => snap.inbox = (id, r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64),
+                }
+            }
+            Ok(snap)
+        })
+    }
+}
