@@ -436,6 +436,34 @@ async fn migrate_mysql(pool: &MySqlPool) -> Result<()> {
     result.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
 }
 
+/// A user from columns (id, name).
+fn user_from_row<R: Row>(row: &R) -> std::result::Result<UserRow, sqlx::Error>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(UserRow {
+        id: row.try_get::<i64, _>(0)? as u64,
+        name: row.try_get(1)?,
+    })
+}
+
+/// A group from columns (id, name, description, creator_id).
+fn group_from_row<R: Row>(row: &R) -> std::result::Result<GroupRow, sqlx::Error>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(GroupRow {
+        id: row.try_get::<i64, _>(0)? as u64,
+        name: row.try_get(1)?,
+        desc: row.try_get(2)?,
+        creator: row.try_get::<i64, _>(3)? as u64,
+    })
+}
+
 fn msg_from_row<R: Row>(row: &R) -> std::result::Result<Msg, sqlx::Error>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -794,10 +822,7 @@ impl Store for SqlStore {
                 .fetch_optional(p)
                 .await?;
             Ok(match row {
-                Some(r) => Some(UserRow {
-                    id: r.try_get::<i64, _>(0)? as u64,
-                    name: r.try_get(1)?,
-                }),
+                Some(r) => Some(user_from_row(&r)?),
                 None => None,
             })
         })
@@ -810,13 +835,7 @@ impl Store for SqlStore {
                 .fetch_optional(p)
                 .await?;
             Ok(match row {
-                Some(r) => Some((
-                    UserRow {
-                        id: r.try_get::<i64, _>(0)? as u64,
-                        name: r.try_get(1)?,
-                    },
-                    r.try_get(2)?,
-                )),
+                Some(r) => Some((user_from_row(&r)?, r.try_get(2)?)),
                 None => None,
             })
         })
@@ -848,10 +867,7 @@ impl Store for SqlStore {
                 .fetch_optional(p)
                 .await?;
             Ok(match row {
-                Some(r) => Some(UserRow {
-                    id: r.try_get::<i64, _>(0)? as u64,
-                    name: r.try_get(1)?,
-                }),
+                Some(r) => Some(user_from_row(&r)?),
                 None => None,
             })
         })
@@ -880,14 +896,7 @@ impl Store for SqlStore {
                 .bind(sql_id(user))
                 .fetch_all(p)
                 .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(UserRow {
-                        id: r.try_get::<i64, _>(0)? as u64,
-                        name: r.try_get(1)?,
-                    })
-                })
-                .collect()
+            rows.iter().map(|r| Ok(user_from_row(r)?)).collect()
         })
     }
 
@@ -922,10 +931,7 @@ impl Store for SqlStore {
             else {
                 return Ok(AddFriend::NoSuchUser);
             };
-            let friend = UserRow {
-                id: row.try_get::<i64, _>(0)? as u64,
-                name: row.try_get(1)?,
-            };
+            let friend = user_from_row(&row)?;
             let r = sqlx::query(q::INSERT_FRIENDSHIP)
                 .bind(sql_id(a))
                 .bind(sql_id(b))
@@ -989,12 +995,7 @@ impl Store for SqlStore {
                 .fetch_optional(p)
                 .await?;
             Ok(match row {
-                Some(r) => Some(GroupRow {
-                    id: r.try_get::<i64, _>(0)? as u64,
-                    name: r.try_get(1)?,
-                    desc: r.try_get(2)?,
-                    creator: r.try_get::<i64, _>(3)? as u64,
-                }),
+                Some(r) => Some(group_from_row(&r)?),
                 None => None,
             })
         })
@@ -1007,17 +1008,7 @@ impl Store for SqlStore {
                 .fetch_all(p)
                 .await?;
             rows.iter()
-                .map(|r| {
-                    Ok((
-                        GroupRow {
-                            id: r.try_get::<i64, _>(0)? as u64,
-                            name: r.try_get(1)?,
-                            desc: r.try_get(2)?,
-                            creator: r.try_get::<i64, _>(3)? as u64,
-                        },
-                        role_from(r.try_get::<i64, _>(4)?),
-                    ))
-                })
+                .map(|r| Ok((group_from_row(r)?, role_from(r.try_get::<i64, _>(4)?))))
                 .collect()
         })
     }
@@ -1032,12 +1023,7 @@ impl Store for SqlStore {
             else {
                 return Ok(Join::NoSuchGroup);
             };
-            let row = GroupRow {
-                id: r.try_get::<i64, _>(0)? as u64,
-                name: r.try_get(1)?,
-                desc: r.try_get(2)?,
-                creator: r.try_get::<i64, _>(3)? as u64,
-            };
+            let row = group_from_row(&r)?;
             let done = sqlx::query(q::INSERT_MEMBER_IGNORE)
                 .bind(sql_id(group))
                 .bind(sql_id(user))
@@ -1102,15 +1088,7 @@ impl Store for SqlStore {
                 .fetch_all(p)
                 .await?;
             rows.iter()
-                .map(|r| {
-                    Ok((
-                        UserRow {
-                            id: r.try_get::<i64, _>(0)? as u64,
-                            name: r.try_get(1)?,
-                        },
-                        role_from(r.try_get::<i64, _>(2)?),
-                    ))
-                })
+                .map(|r| Ok((user_from_row(r)?, role_from(r.try_get::<i64, _>(2)?))))
                 .collect()
         })
     }
