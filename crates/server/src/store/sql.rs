@@ -75,7 +75,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// A WAL longer than this many frames (pages) is restarted from its
 /// beginning by the writer, between two batches. Without it, a writer that
 /// never pauses would let the WAL grow without bound.
-const WAL_RESTART_FRAMES: i64 = 16_384;
+const WAL_RESTART_FRAMES: i64 = 4_096;
 
 /// Checkpoints the WAL beside the writer, never blocking it (PASSIVE),
 /// until `stop`; then once fully (TRUNCATE) so a stopped node leaves a
