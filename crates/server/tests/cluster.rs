@@ -34,6 +34,18 @@ impl Cluster {
         self.nodes[node].client().await.unwrap()
     }
 
+    /// alice on node 0 and bob on node 1, logged in and friends.
+    async fn friends_across(&self) -> (TestClient, u64, TestClient, u64) {
+        let mut a = self.client(0).await;
+        let mut b = self.client(1).await;
+        let ida = a.signup("alice").await.unwrap();
+        let idb = b.signup("bob").await.unwrap();
+        a.ok(json!({"op": "add_friend", "user": idb}))
+            .await
+            .unwrap();
+        (a, ida, b, idb)
+    }
+
     async fn stop(self) {
         for n in self.nodes {
             n.stop().await.unwrap();
@@ -203,13 +215,7 @@ async fn message_ids_are_unique_and_ordered_across_nodes() {
     let Some(c) = Cluster::start(2).await else {
         return;
     };
-    let mut a = c.client(0).await;
-    let mut b = c.client(1).await;
-    let ida = a.signup("alice").await.unwrap();
-    let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
+    let (mut a, ida, mut b, idb) = c.friends_across().await;
     let mut ids = std::collections::HashSet::new();
     for i in 0..50 {
         let r = a
@@ -259,13 +265,7 @@ async fn changes_on_one_node_take_effect_on_the_others() {
     let Some(c) = Cluster::start(2).await else {
         return;
     };
-    let mut a = c.client(0).await;
-    let mut b = c.client(1).await;
-    let ida = a.signup("alice").await.unwrap();
-    let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
+    let (mut a, ida, mut b, idb) = c.friends_across().await;
     // bob's node now knows the friendship (and caches it).
     b.ok(json!({"op": "chat", "to": ida, "text": "hi"}))
         .await
@@ -329,13 +329,8 @@ async fn a_clean_shutdown_marks_its_users_offline_at_once() {
     let Some(mut c) = Cluster::start(2).await else {
         return;
     };
-    let mut a = c.client(0).await;
-    let mut b = c.client(1).await;
-    let ida = a.signup("alice").await.unwrap();
-    let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
+    // alice stays connected: her node's shutdown, not her leaving, must tell bob.
+    let (_alice, ida, mut b, _) = c.friends_across().await;
     let node0 = c.nodes.remove(0);
     let started = std::time::Instant::now();
     node0.stop().await.unwrap();
