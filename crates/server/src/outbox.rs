@@ -40,7 +40,8 @@ pub struct Outbox {
     /// Wakes those waiting for the queue to shrink (a paced replay).
     space_notify: Notify,
     holding: AtomicBool,
-    held: Mutex<Option<Vec<OutFrame>>>,
+    /// Events held during a login replay, and their total size.
+    held: Mutex<Option<(Vec<OutFrame>, usize)>>,
 }
 
 /// The receiving side, owned by the connection's writer.
@@ -91,9 +92,9 @@ impl Outbox {
     pub fn push_event(&self, frame: OutFrame) -> bool {
         if self.holding.load(Ordering::Acquire) {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(buf) = held.as_mut() {
-                let held_bytes: usize = buf.iter().map(|f| f.bytes.len()).sum();
-                if held_bytes + frame.bytes.len() > self.limit {
+            if let Some((buf, held_bytes)) = held.as_mut() {
+                *held_bytes += frame.bytes.len();
+                if *held_bytes > self.limit {
                     drop(held);
                     self.overflow();
                     return false;
@@ -108,7 +109,7 @@ impl Outbox {
     /// Starts holding events (before the session joins the hub).
     pub fn hold(&self) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        *held = Some(Vec::new());
+        *held = Some((Vec::new(), 0));
         self.holding.store(true, Ordering::Release);
     }
 
@@ -116,7 +117,7 @@ impl Outbox {
     /// and stops holding.
     pub fn release(&self, sent: &HashSet<u64>) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(buf) = held.take() {
+        if let Some((buf, _)) = held.take() {
             for f in buf {
                 if f.msg_id.is_some_and(|id| sent.contains(&id)) {
                     continue;
