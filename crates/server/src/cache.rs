@@ -8,7 +8,9 @@
 //! invalidation is not kept: each shard has a generation, bumped by every
 //! invalidation, and a loaded value is stored only if the generation did
 //! not move while it was read. After a Redis outage (invalidations from
-//! other nodes may be lost) the whole cache is dropped.
+//! other nodes may be lost) the whole cache is dropped. The callers trust a
+//! "yes" from the cache but check a "no" against the database, so a change
+//! made on another node a moment ago never causes a wrong refusal.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -21,9 +21,14 @@ pub(crate) fn not_member(group: u64) -> Failure {
 }
 
 /// The caller's role in an existing group, or the reason there is none.
+/// As with friendships, a refusal is checked against the database first.
 pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, Failure> {
     if let Some(role) = super::members_of(node, group).await?.get(&user) {
         return Ok(*role);
+    }
+    if let Some(role) = node.store.role(group, user).await? {
+        node.router.cache().group_changed(group);
+        return Ok(role);
     }
     match node.store.group(group).await? {
         Some(_) => Err(not_member(group)),

@@ -28,8 +28,20 @@ pub(crate) async fn friend_ids(node: &Node, user: u64) -> Result<Arc<Vec<u64>>, 
 }
 
 /// Whether `a` and `b` are friends, from the cache.
+///
+/// A "no" is checked against the database before it is believed: a
+/// friendship made on another node a moment ago may not have reached this
+/// node's cache yet, and a user who acts on it at once must not be refused.
+/// Refusals are rare, so the hot path ("yes") stays free.
 pub(crate) async fn are_friends(node: &Node, a: u64, b: u64) -> Result<bool, StoreError> {
-    Ok(friend_ids(node, a).await?.binary_search(&b).is_ok())
+    if friend_ids(node, a).await?.binary_search(&b).is_ok() {
+        return Ok(true);
+    }
+    let truth = node.store.are_friends(a, b).await?;
+    if truth {
+        node.router.cache().friendship_changed(a, b);
+    }
+    Ok(truth)
 }
 
 /// The group's members and roles, from the cache.
