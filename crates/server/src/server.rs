@@ -257,7 +257,7 @@ async fn cluster_events(
             e = events.recv() => match e { Some(e) => e, None => return },
         };
         match ev {
-            ClusterEvent::UsersOffline(users) => {
+            ClusterEvent::Announce(users) => {
                 for user in users {
                     crate::service::accounts::announce_presence(&node, user).await;
                 }

@@ -356,3 +356,51 @@ async fn database_outage_gives_unavailable_and_heals() {
     node.stop().await.unwrap();
     testing::drop_mysql_db(&db).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_missed_during_a_redis_outage_is_announced_after() {
+    let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else {
+        return;
+    };
+    let port = testing::free_port().unwrap();
+    let mut redis = testing::spawn_redis(port).await.unwrap();
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let db = testing::fresh_mysql_db(&mysql).await.unwrap();
+    let prefix = testing::unique_name("chat_t");
+    let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
+    let n1 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
+    let mut a = n0.client().await.unwrap();
+    a.signup("alice").await.unwrap();
+    let mut c = n1.client().await.unwrap();
+    let idc = c.register("carol", "password1").await.unwrap();
+    a.ok(json!({"op": "add_friend", "user": idc}))
+        .await
+        .unwrap();
+
+    redis.kill9();
+    // carol logs in on the other node while Redis is away.
+    c.login(idc, "password1").await.unwrap();
+    let _redis = testing::spawn_redis(port).await.unwrap();
+
+    // Once the nodes recover, alice hears that carol is online.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = a.event_of("presence").await.unwrap();
+        if ev == json!({"ev": "presence", "user": idc, "online": true}) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no presence for carol after recovery"
+        );
+    }
+    let f = a.ok(json!({"op": "sync"})).await.unwrap();
+    assert_eq!(f["friends"][0]["online"], json!(true));
+    n0.stop().await.unwrap();
+    n1.stop().await.unwrap();
+    testing::drop_mysql_db(&db).await.unwrap();
+}

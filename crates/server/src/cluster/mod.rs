@@ -15,8 +15,10 @@ use crate::store::Store;
 /// What the bus tells the server to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterEvent {
-    /// These users' last node died: tell their friends they are offline.
-    UsersOffline(Vec<u64>),
+    /// These users' presence changed without a session starting or ending
+    /// here (their node died, or Redis lost track during an outage): tell
+    /// their friends the current state.
+    Announce(Vec<u64>),
     /// Redis is back after an outage that began at `since_ms`: push the
     /// unacked messages from then on to the local sessions.
     Recovered { since_ms: u64 },

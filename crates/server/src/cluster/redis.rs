@@ -426,9 +426,9 @@ impl RedisBus {
         let users = self.hub.users();
         let mut conn = self.cmd.clone();
         let here: HashSet<u64> = users.iter().copied().collect();
-        let listed: Vec<u64> = conn.smembers(self.keys.node_users(self.node)).await?;
+        let listed: HashSet<u64> = conn.smembers(self.keys.node_users(self.node)).await?;
         let mut gone = Vec::new();
-        for u in listed.into_iter().filter(|u| !here.contains(u)) {
+        for &u in listed.iter().filter(|u| !here.contains(u)) {
             let holders = self.remove_holder(&mut conn, self.node, u).await?;
             let mut sub = self.sub.clone();
             sub.unsubscribe(self.keys.user_channel(u)).await?;
@@ -436,8 +436,22 @@ impl RedisBus {
                 gone.push(u);
             }
         }
-        if !gone.is_empty() {
-            let _ = self.events.send(ClusterEvent::UsersOffline(gone));
+        // Users who logged in here while Redis was away (or all of them,
+        // if Redis restarted empty): their friends elsewhere missed it.
+        let arrived: Vec<u64> = users
+            .iter()
+            .copied()
+            .filter(|u| !listed.contains(u))
+            .collect();
+        // Announced a little later: the other nodes must have resubscribed
+        // their users' channels after the outage, or they would miss it.
+        let changed: Vec<u64> = gone.into_iter().chain(arrived).collect();
+        if !changed.is_empty() {
+            let events = self.events.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(HEARTBEAT * 2).await;
+                let _ = events.send(ClusterEvent::Announce(changed));
+            });
         }
         for chunk in users.chunks(512) {
             let mut pipe = redis::pipe();
@@ -515,7 +529,7 @@ impl RedisBus {
             .ignore();
         pipe.query_async::<()>(&mut conn).await?;
         if !gone.is_empty() {
-            let _ = self.events.send(ClusterEvent::UsersOffline(gone));
+            let _ = self.events.send(ClusterEvent::Announce(gone));
         }
         Ok(())
     }
