@@ -28,6 +28,23 @@ async fn spawn_node(dir: &Path, port: u16, db: &str, redis: &str, prefix: &str) 
     child
 }
 
+/// A redis-server of the test's own (which it may kill) and two nodes on
+/// it, sharing a fresh database: (redis port, redis, database, nodes).
+async fn two_nodes_on_private_redis(mysql: &str) -> (u16, Child, String, TestServer, TestServer) {
+    let port = testing::free_port().unwrap();
+    let redis = testing::spawn_redis(port).await.unwrap();
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let db = testing::fresh_mysql_db(mysql).await.unwrap();
+    let prefix = testing::unique_name("chat_t");
+    let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
+    let n1 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
+    (port, redis, db, n0, n1)
+}
+
 async fn connect(port: u16) -> TestClient {
     TestClient::connect(([127, 0, 0, 1], port).into())
         .await
@@ -188,17 +205,7 @@ async fn redis_restart_during_traffic_loses_nothing() {
     let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else {
         return;
     };
-    let port = testing::free_port().unwrap();
-    let mut redis = testing::spawn_redis(port).await.unwrap();
-    let redis_url = format!("redis://127.0.0.1:{port}");
-    let db = testing::fresh_mysql_db(&mysql).await.unwrap();
-    let prefix = testing::unique_name("chat_t");
-    let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
-        .await
-        .unwrap();
-    let n1 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
-        .await
-        .unwrap();
+    let (port, mut redis, db, n0, n1) = two_nodes_on_private_redis(&mysql).await;
     let mut a = n0.client().await.unwrap();
     let mut b = n1.client().await.unwrap();
     let ida = a.signup("alice").await.unwrap();
@@ -362,17 +369,7 @@ async fn presence_missed_during_a_redis_outage_is_announced_after() {
     let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else {
         return;
     };
-    let port = testing::free_port().unwrap();
-    let mut redis = testing::spawn_redis(port).await.unwrap();
-    let redis_url = format!("redis://127.0.0.1:{port}");
-    let db = testing::fresh_mysql_db(&mysql).await.unwrap();
-    let prefix = testing::unique_name("chat_t");
-    let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
-        .await
-        .unwrap();
-    let n1 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
-        .await
-        .unwrap();
+    let (port, mut redis, db, n0, n1) = two_nodes_on_private_redis(&mysql).await;
     let mut a = n0.client().await.unwrap();
     a.signup("alice").await.unwrap();
     let mut c = n1.client().await.unwrap();
