@@ -120,7 +120,14 @@ async fn friends_suite(s: &dyn Store) {
         AddFriend::NoSuchUser
     );
     s.add_friend(c, a, 7).await.unwrap();
-    let names: Vec<u64> = s.friends(a).await.unwrap().iter().map(|u| u.id).collect();
+    let names: Vec<u64> = s
+        .snapshot(a)
+        .await
+        .unwrap()
+        .friends
+        .iter()
+        .map(|u| u.id)
+        .collect();
     assert_eq!(names, vec![b, c]);
     let mut ids = s.friend_ids(a).await.unwrap();
     ids.sort();
@@ -164,7 +171,7 @@ async fn groups_suite(s: &dyn Store) {
         .map(|(u, r)| (u.id, r))
         .collect();
     assert_eq!(members, vec![(a, Role::Creator), (b, Role::Member)]);
-    let groups = s.groups_of(b).await.unwrap();
+    let groups = s.snapshot(b).await.unwrap().groups;
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].1, Role::Member);
     assert!(s.leave_group(g, b).await.unwrap());
@@ -174,7 +181,7 @@ async fn groups_suite(s: &dyn Store) {
     former.sort();
     assert_eq!(former, vec![a, b]);
     assert!(s.group(g).await.unwrap().is_none());
-    assert!(s.groups_of(a).await.unwrap().is_empty());
+    assert!(s.snapshot(a).await.unwrap().groups.is_empty());
     assert!(s.member_ids(g).await.unwrap().is_empty());
 }
 
@@ -273,18 +280,18 @@ async fn messages_suite(s: &dyn Store) {
     let _ = HistoryTarget::With(a);
 
     // b's inbox: 10, 11, 14 (not the duplicate, not b's own messages).
-    assert_eq!(s.inbox_mark(b).await.unwrap(), (14, 3));
-    // A login's snapshot agrees with the single queries.
+    assert_eq!(s.snapshot(b).await.unwrap().inbox, (14, 3));
+    // A login's snapshot: friends by id, groups with role and creator.
     s.add_friend(b, c, 0).await.unwrap();
     s.add_friend(b, a, 0).await.unwrap();
     let snap = s.snapshot(b).await.unwrap();
     assert_eq!(snap.inbox, (14, 3));
-    assert_eq!(snap.friends, s.friends(b).await.unwrap());
+    assert_eq!(snap.friends[0].name, "a");
     assert_eq!(
         snap.friends.iter().map(|f| f.id).collect::<Vec<_>>(),
         vec![a, c]
     );
-    assert_eq!(snap.groups, s.groups_of(b).await.unwrap());
+    assert_eq!((snap.groups.len(), snap.groups[0].0.id), (1, g));
     assert_eq!(snap.groups[0].0.creator, a);
     assert_eq!(snap.groups[0].1, Role::Member);
     let empty = s.snapshot(999_999).await.unwrap();
@@ -303,9 +310,9 @@ async fn messages_suite(s: &dyn Store) {
     }])
     .await
     .unwrap();
-    assert_eq!(s.inbox_mark(b).await.unwrap(), (11, 1));
-    assert_eq!(s.inbox_mark(c).await.unwrap(), (14, 1));
-    assert_eq!(s.inbox_mark(a).await.unwrap(), (21, 2));
+    assert_eq!(s.snapshot(b).await.unwrap().inbox, (11, 1));
+    assert_eq!(s.snapshot(c).await.unwrap().inbox, (14, 1));
+    assert_eq!(s.snapshot(a).await.unwrap().inbox, (21, 2));
 }
 
 async fn slots_suite(s: &dyn Store) {

@@ -206,7 +206,6 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_tokens(&self, now_ms: u64) -> Result<u64>;
 
     // Friends.
-    async fn friends(&self, user: u64) -> Result<Vec<UserRow>>;
     async fn friend_ids(&self, user: u64) -> Result<Vec<u64>>;
     async fn are_friends(&self, a: u64, b: u64) -> Result<bool>;
     async fn add_friend(&self, a: u64, b: u64, now_ms: u64) -> Result<AddFriend>;
@@ -216,8 +215,6 @@ pub trait Store: Send + Sync + 'static {
     // Groups.
     async fn create_group(&self, creator: u64, name: &str, desc: &str, now_ms: u64) -> Result<u64>;
     async fn group(&self, id: u64) -> Result<Option<GroupRow>>;
-    /// The user's groups with the user's role in each, by id.
-    async fn groups_of(&self, user: u64) -> Result<Vec<(GroupRow, Role)>>;
     async fn join_group(&self, group: u64, user: u64, now_ms: u64) -> Result<Join>;
     async fn role(&self, group: u64, user: u64) -> Result<Option<Role>>;
     /// Returns false when the user was not a member.
@@ -253,8 +250,6 @@ pub trait Store: Send + Sync + 'static {
     /// Friends, groups and inbox mark at once (a login needs all three;
     /// one round trip instead of three).
     async fn snapshot(&self, user: u64) -> Result<Snapshot>;
-    /// The highest id in the user's inbox and how many rows are at or below it.
-    async fn inbox_mark(&self, user: u64) -> Result<(u64, u64)>;
     /// Inbox messages with `after < id <= upto`, oldest first.
     async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>>;
 }

@@ -185,8 +185,6 @@ pub(crate) mod common {
          WHERE t.hash = ? AND t.expires_ms > ?";
     pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = ?";
     pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_ms <= ?";
-    pub const FRIENDS: &str = "SELECT u.id, u.name FROM friendships f \
-         JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.id";
     pub const FRIEND_IDS: &str = "SELECT friend_id FROM friendships WHERE user_id = ?";
     pub const ARE_FRIENDS: &str = "SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?";
     pub const DELETE_FRIENDSHIP: &str = "DELETE FROM friendships \
@@ -197,9 +195,6 @@ pub(crate) mod common {
         "INSERT INTO group_members (group_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)";
     pub const GROUP: &str =
         "SELECT id, name, description, creator_id FROM chat_groups WHERE id = ?";
-    pub const GROUPS_OF: &str = "SELECT g.id, g.name, g.description, g.creator_id, m.role \
-         FROM group_members m JOIN chat_groups g ON g.id = m.group_id \
-         WHERE m.user_id = ? ORDER BY g.id";
     pub const ROLE: &str = "SELECT role FROM group_members WHERE group_id = ? AND user_id = ?";
     pub const DELETE_MEMBER: &str = "DELETE FROM group_members WHERE group_id = ? AND user_id = ?";
     pub const DELETE_MEMBERS: &str = "DELETE FROM group_members WHERE group_id = ?";
@@ -235,8 +230,6 @@ pub(crate) mod common {
          UNION ALL SELECT 3, COALESCE(MAX(msg_id), 0), NULL, NULL, COUNT(*), NULL \
          FROM inbox WHERE user_id = ? \
          ORDER BY 1, 2";
-    pub const INBOX_MARK: &str =
-        "SELECT COALESCE(MAX(msg_id), 0), COUNT(*) FROM inbox WHERE user_id = ?";
     pub const INBOX_PAGE: &str = "SELECT m.id, m.sender_id, m.recipient_id, m.group_id, m.text, m.cid, m.ts \
          FROM inbox i JOIN messages m ON m.id = i.msg_id \
          WHERE i.user_id = ? AND i.msg_id > ? AND i.msg_id <= ? ORDER BY i.msg_id LIMIT ?";
@@ -890,16 +883,6 @@ impl Store for SqlStore {
         })
     }
 
-    async fn friends(&self, user: u64) -> Result<Vec<UserRow>> {
-        on!(self, read, |p, q| {
-            let rows = sqlx::query(q::FRIENDS)
-                .bind(sql_id(user))
-                .fetch_all(p)
-                .await?;
-            rows.iter().map(|r| Ok(user_from_row(r)?)).collect()
-        })
-    }
-
     async fn friend_ids(&self, user: u64) -> Result<Vec<u64>> {
         on!(self, read, |p, q| {
             let ids: Vec<i64> = sqlx::query_scalar(q::FRIEND_IDS)
@@ -998,18 +981,6 @@ impl Store for SqlStore {
                 Some(r) => Some(group_from_row(&r)?),
                 None => None,
             })
-        })
-    }
-
-    async fn groups_of(&self, user: u64) -> Result<Vec<(GroupRow, Role)>> {
-        on!(self, read, |p, q| {
-            let rows = sqlx::query(q::GROUPS_OF)
-                .bind(sql_id(user))
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok((group_from_row(r)?, role_from(r.try_get::<i64, _>(4)?))))
-                .collect()
         })
     }
 
@@ -1223,18 +1194,6 @@ impl Store for SqlStore {
                 }
             }
             Ok(snap)
-        })
-    }
-
-    async fn inbox_mark(&self, user: u64) -> Result<(u64, u64)> {
-        on!(self, read, |p, q| {
-            let row = sqlx::query(q::INBOX_MARK)
-                .bind(sql_id(user))
-                .fetch_one(p)
-                .await?;
-            let max: i64 = row.try_get(0)?;
-            let count: i64 = row.try_get(1)?;
-            Ok((max as u64, count as u64))
         })
     }
 
