@@ -165,47 +165,41 @@ impl Outbox {
     /// Waits until at most `level` bytes are queued, or the queue closes.
     /// Used to pace a long replay by the client's reading speed.
     pub async fn wait_below(&self, level: usize) {
-        loop {
-            let notified = self.space_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_closed() || self.queued_bytes() <= level {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.space_notify, || {
+            self.is_closed() || self.queued_bytes() <= level
+        })
+        .await
     }
 
     /// Resolves once the queue is closed, for whatever reason.
     pub async fn wait_closed(&self) {
-        loop {
-            let notified = self.closed_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_closed() {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.closed_notify, || self.is_closed()).await
     }
 
     /// Resolves once the reader has fallen too far behind.
     pub async fn wait_overflow(&self) {
-        loop {
-            let notified = self.closed_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.overflowed() {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.closed_notify, || self.overflowed()).await
     }
 
     /// Called by the writer when bytes reached the socket.
     fn written(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::AcqRel);
         self.space_notify.notify_waiters();
+    }
+}
+
+/// Waits until `done()` holds, re-checking whenever `notify` fires. The
+/// waiter registers before checking, so a change between the check and the
+/// wait is never missed.
+async fn wait_until(notify: &Notify, done: impl Fn() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if done() {
+            return;
+        }
+        notified.await;
     }
 }
 

@@ -28,6 +28,7 @@ use crate::ids::{IdGen, now_ms};
 use crate::node::Node;
 use crate::outbox::OutFrame;
 use crate::router::Router;
+use crate::service::messages::InboxCursor;
 use crate::store::{SqlStore, Store, StoreOptions};
 use crate::writer::Writer;
 
@@ -280,22 +281,17 @@ async fn cluster_events(
 /// Sends `user`'s unacked messages with ids above `floor` to the user's
 /// sessions here. Returns how many messages were sent.
 async fn push_unacked(node: &Node, user: u64, floor: u64) -> usize {
-    let mut after = floor;
+    let mut inbox = InboxCursor::new(user, floor, crate::ids::MAX_ID);
     let mut n = 0;
     loop {
-        let page = match node
-            .store
-            .inbox_page(user, after, crate::ids::MAX_ID, 256)
-            .await
-        {
+        let page = match inbox.next_page(&*node.store).await {
+            Ok(p) if p.is_empty() => return n,
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(user, error = %e, "could not read the inbox to push missed messages");
                 return n;
             }
         };
-        let Some(last) = page.last() else { return n };
-        after = last.id;
         for msg in page {
             let id = msg.id;
             let frame = OutFrame {

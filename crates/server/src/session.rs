@@ -36,8 +36,6 @@ type PendingReply = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
 
 /// Most pipelined requests one connection may have in flight.
 const MAX_PIPELINE: usize = 1024;
-/// Inbox messages read per query during a login replay.
-const REPLAY_PAGE: u32 = 256;
 /// Most bytes the writer puts in one socket write.
 const WRITE_CHUNK: usize = 64 * 1024;
 /// Bytes read from the socket at a time.
@@ -457,15 +455,11 @@ impl Session {
     /// client reads. Returns the ids sent.
     async fn replay(&mut self, user: u64, mark: u64) -> HashSet<u64> {
         let mut sent = HashSet::new();
-        let mut after = 0;
+        let mut inbox = messages::InboxCursor::new(user, 0, mark);
         let pace = self.node.config.outbox_bytes / 2;
-        while after < mark {
-            let page = match self
-                .node
-                .store
-                .inbox_page(user, after, mark, REPLAY_PAGE)
-                .await
-            {
+        loop {
+            let page = match inbox.next_page(&*self.node.store).await {
+                Ok(p) if p.is_empty() => break,
                 Ok(p) => p,
                 Err(e) => {
                     // What was not replayed stays in the inbox for the next
@@ -474,8 +468,6 @@ impl Session {
                     break;
                 }
             };
-            let Some(last) = page.last() else { break };
-            after = last.id;
             for msg in page {
                 sent.insert(msg.id);
                 self.outbox.push(Bytes::from(Event::Msg { msg }.to_line()));

@@ -2,13 +2,41 @@
 //! and delivers), `history`, and turning writer results into replies.
 
 use chat_proto::reply::{History, Sent};
-use chat_proto::{ErrorCode, HistoryTarget, MsgRef};
+use chat_proto::{ErrorCode, HistoryTarget, Msg, MsgRef};
 
 use super::groups::role_in;
 use super::{Caller, Failure, OpResult, Reply};
 use crate::node::Node;
-use crate::store::{StoreError, Target};
+use crate::store::{Store, StoreError, Target};
 use crate::writer::{Done, Draft};
+
+/// Walks a user's unacked messages in id order, a page at a time (the login
+/// replay and the push after a Redis outage).
+pub struct InboxCursor {
+    user: u64,
+    after: u64,
+    upto: u64,
+}
+
+impl InboxCursor {
+    /// Messages with `after < id <= upto`.
+    pub fn new(user: u64, after: u64, upto: u64) -> InboxCursor {
+        InboxCursor { user, after, upto }
+    }
+
+    /// The next page, oldest first; empty once the walk is over.
+    pub async fn next_page(&mut self, store: &dyn Store) -> Result<Vec<Msg>, StoreError> {
+        const PAGE: u32 = 256;
+        if self.after >= self.upto {
+            return Ok(Vec::new());
+        }
+        let page = store
+            .inbox_page(self.user, self.after, self.upto, PAGE)
+            .await?;
+        self.after = page.last().map_or(self.upto, |m| m.id);
+        Ok(page)
+    }
+}
 
 /// Checks that the caller may write to `to`, and returns the draft.
 pub async fn check_chat(
