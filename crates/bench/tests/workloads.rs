@@ -2,8 +2,8 @@
 //! server started in this process, and checks what a bench user relies
 //! on: messages were delivered, none lost, none twice.
 
+use chat_testkit::TestServer;
 use chatbench::{Opts, Summary, run};
-use chatserver::testing::TestServer;
 use clap::Parser;
 
 async fn server() -> TestServer {

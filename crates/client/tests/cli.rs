@@ -1,5 +1,5 @@
 //! Black-box tests of the `chatclient` binary: a real server in this
-//! process (`chatserver::testing::TestServer`), the client as a child
+//! process (`chat_testkit::TestServer`), the client as a child
 //! process driven through stdin in its non-interactive mode, and
 //! assertions on what it prints. Other users are played by raw protocol
 //! clients (`TestClient`) or by more `chatclient` processes.
@@ -7,8 +7,7 @@
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use chatserver::Config;
-use chatserver::testing::TestServer;
+use chat_testkit::TestServer;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -496,7 +495,7 @@ async fn restart(server: TestServer, same_data: bool) -> (TestServer, Option<tem
         let db = format!("sqlite://{}", fresh.path().join("chat.db").display());
         (db, Some(fresh))
     };
-    let mut config = Config::for_tests(db);
+    let mut config = chat_testkit::test_config(db);
     config.port = port;
     (TestServer::start_config(config).await.unwrap(), dir)
 }

@@ -113,15 +113,24 @@ pub struct Config {
 }
 
 impl Config {
-    /// Settings for a node on 127.0.0.1:0 with the given store; everything
-    /// else at its default, argon2 made cheap.
-    pub fn for_tests(db: impl Into<String>) -> Config {
-        let mut c = Config::parse_from(["chatserver", "127.0.0.1", "0"]);
-        c.db = db.into();
-        c.argon2_memory_kib = 1024;
-        c.argon2_passes = 1;
-        c.sqlite_sync = SqliteSync::Normal;
-        c
+    /// Settings from `args` alone (the first is the program name), with
+    /// every default as `--help` shows it and no environment variable
+    /// read: tests and embedders get the same node whatever the shell
+    /// around them exports.
+    pub fn from_args<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Config::command().mut_args(|a| a.env(None));
+        Config::from_arg_matches(&cmd.try_get_matches_from(args)?)
+    }
+
+    /// The defaults, without reading the environment.
+    pub fn defaults() -> Config {
+        // The defaults parse: the test below proves it.
+        Config::from_args(["chatserver"]).expect("the defaults parse")
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -139,17 +148,18 @@ mod tests {
 
     #[test]
     fn defaults_and_positionals() {
-        let c = Config::parse_from(["chatserver"]);
+        let c = Config::defaults();
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6000));
         assert_eq!(c.db, "sqlite://data/chat.db");
         assert_eq!(c.max_frame, 65536);
-        let c = Config::parse_from([
+        let c = Config::from_args([
             "chatserver",
             "0.0.0.0",
             "6002",
             "--db",
             "sqlite:///tmp/x.db",
-        ]);
+        ])
+        .unwrap();
         assert_eq!(
             (c.host.as_str(), c.port, c.db.as_str()),
             ("0.0.0.0", 6002, "sqlite:///tmp/x.db")

@@ -20,7 +20,6 @@
 //! - [`ids`]: cluster-unique, time-ordered message ids.
 //! - [`http`]: /healthz and /metrics for operators.
 //! - [`limits`]: per-connection rate limit.
-//! - [`testing`]: a server and a raw client for tests.
 
 pub mod auth;
 pub mod cache;
@@ -38,7 +37,6 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod store;
-pub mod testing;
 pub mod writer;
 
 pub use config::Config;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use chatserver::testing::{TestClient, TestServer};
+use chat_testkit::{TestClient, TestServer};
 use common::*;
 use serde_json::{Value, json};
 

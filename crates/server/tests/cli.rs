@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chatserver::testing::{self, Child, TestClient};
+use chat_testkit::{Child, TestClient};
 use common::*;
 use serde_json::json;
 
@@ -37,7 +37,7 @@ async fn spawn(mut cmd: Command, dir: &Path, port: u16) -> anyhow::Result<Child>
     let out = std::fs::File::create(dir.join("stdout.log"))?;
     let err = std::fs::File::create(dir.join("stderr.log"))?;
     let child = Child(cmd.stdout(out).stderr(err).spawn()?);
-    testing::wait_port(port, Duration::from_secs(20)).await?;
+    chat_testkit::wait_port(port, Duration::from_secs(20)).await?;
     Ok(child)
 }
 
@@ -56,7 +56,7 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> 
     let dir = tempfile::tempdir()?;
     let db_path = dir.path().join("chat.db");
     let db = format!("sqlite://{}", db_path.display());
-    let port = testing::free_port()?;
+    let port = chat_testkit::free_port()?;
     let mut cmd = command(dir.path());
     cmd.args(["127.0.0.1", &port.to_string(), "--db", &db]);
     let mut child = spawn(cmd, dir.path(), port).await?;
@@ -135,7 +135,7 @@ fn help_names_the_flags_and_environment_variables() -> anyhow::Result<()> {
 fn a_bad_store_url_fails_with_a_readable_error() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     for url in ["bogus://x", "sqlite:///proc/no/such/dir/chat.db"] {
-        let port = testing::free_port()?;
+        let port = chat_testkit::free_port()?;
         let out = command(dir.path())
             .args(["127.0.0.1", &port.to_string(), "--db", url])
             .output()?;
@@ -154,7 +154,7 @@ fn a_bad_store_url_fails_with_a_readable_error() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_db_the_data_folder_is_created_in_the_working_directory() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let port = testing::free_port()?;
+    let port = chat_testkit::free_port()?;
     let mut cmd = command(dir.path());
     cmd.args(["127.0.0.1", &port.to_string()]);
     let mut child = spawn(cmd, dir.path(), port).await?;
@@ -173,7 +173,7 @@ async fn without_db_the_data_folder_is_created_in_the_working_directory() -> any
 async fn settings_come_from_the_environment_too() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db_path = dir.path().join("from-env.db");
-    let port = testing::free_port()?;
+    let port = chat_testkit::free_port()?;
     let mut cmd = command(dir.path());
     cmd.env("CHAT_PORT", port.to_string())
         .env("CHAT_DB", format!("sqlite://{}", db_path.display()))

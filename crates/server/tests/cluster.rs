@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chatserver::testing::{self, TestClient, TestServer, cluster_config};
+use chat_testkit::{TestClient, TestServer, cluster_config};
 use serde_json::json;
 
 /// Two or more nodes on a fresh database; dropped with the test.
@@ -15,10 +15,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Option<Cluster> {
-        let mysql = testing::mysql_url()?;
-        let redis = testing::redis_url()?;
-        let db = testing::fresh_mysql_db(&mysql).await.unwrap();
-        let prefix = testing::unique_name("chat_t");
+        let mysql = chat_testkit::mysql_url()?;
+        let redis = chat_testkit::redis_url()?;
+        let db = chat_testkit::fresh_mysql_db(&mysql).await.unwrap();
+        let prefix = chat_testkit::unique_name("chat_t");
         let mut nodes = Vec::new();
         for _ in 0..n {
             nodes.push(
@@ -50,7 +50,7 @@ impl Cluster {
         for n in self.nodes {
             n.stop().await.unwrap();
         }
-        testing::drop_mysql_db(&self.db).await.unwrap();
+        chat_testkit::drop_mysql_db(&self.db).await.unwrap();
     }
 }
 

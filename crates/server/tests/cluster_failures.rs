@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chatserver::testing::{self, Child, TcpProxy, TestClient, TestServer, cluster_config};
+use chat_testkit::{Child, TcpProxy, TestClient, TestServer, cluster_config};
 use serde_json::{Value, json};
 
 /// Starts the `chatserver` binary as a cluster node on `port`.
@@ -22,7 +22,7 @@ async fn spawn_node(dir: &Path, port: u16, db: &str, redis: &str, prefix: &str) 
         .spawn()
         .unwrap();
     let child = Child(child);
-    testing::wait_port(port, Duration::from_secs(20))
+    chat_testkit::wait_port(port, Duration::from_secs(20))
         .await
         .unwrap();
     child
@@ -31,11 +31,11 @@ async fn spawn_node(dir: &Path, port: u16, db: &str, redis: &str, prefix: &str) 
 /// A redis-server of the test's own (which it may kill) and two nodes on
 /// it, sharing a fresh database: (redis port, redis, database, nodes).
 async fn two_nodes_on_private_redis(mysql: &str) -> (u16, Child, String, TestServer, TestServer) {
-    let port = testing::free_port().unwrap();
-    let redis = testing::spawn_redis(port).await.unwrap();
+    let port = chat_testkit::free_port().unwrap();
+    let redis = chat_testkit::spawn_redis(port).await.unwrap();
     let redis_url = format!("redis://127.0.0.1:{port}");
-    let db = testing::fresh_mysql_db(mysql).await.unwrap();
-    let prefix = testing::unique_name("chat_t");
+    let db = chat_testkit::fresh_mysql_db(mysql).await.unwrap();
+    let prefix = chat_testkit::unique_name("chat_t");
     let n0 = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
         .await
         .unwrap();
@@ -72,23 +72,23 @@ async fn receive_all(client: &mut TestClient, want: &HashSet<u64>, within: Durat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_heals_presence_and_its_clients_resume_through_nginx() {
     let (Some(mysql), Some(redis), Some(nginx)) = (
-        testing::mysql_url(),
-        testing::redis_url(),
-        testing::nginx_path(),
+        chat_testkit::mysql_url(),
+        chat_testkit::redis_url(),
+        chat_testkit::nginx_path(),
     ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let db = testing::fresh_mysql_db(&mysql).await.unwrap();
-    let prefix = testing::unique_name("chat_t");
+    let db = chat_testkit::fresh_mysql_db(&mysql).await.unwrap();
+    let prefix = chat_testkit::unique_name("chat_t");
     let (p1, p2, lb) = (
-        testing::free_port().unwrap(),
-        testing::free_port().unwrap(),
-        testing::free_port().unwrap(),
+        chat_testkit::free_port().unwrap(),
+        chat_testkit::free_port().unwrap(),
+        chat_testkit::free_port().unwrap(),
     );
     let mut victim = spawn_node(dir.path(), p1, &db, &redis, &prefix).await;
     let _survivor = spawn_node(dir.path(), p2, &db, &redis, &prefix).await;
-    let _lb = testing::spawn_nginx(&nginx, dir.path(), lb, &[p1, p2])
+    let _lb = chat_testkit::spawn_nginx(&nginx, dir.path(), lb, &[p1, p2])
         .await
         .unwrap();
 
@@ -197,12 +197,12 @@ async fn killed_node_heals_presence_and_its_clients_resume_through_nginx() {
         b.event_of("msg").await.unwrap()["msg"]["text"],
         json!("back")
     );
-    testing::drop_mysql_db(&db).await.unwrap();
+    chat_testkit::drop_mysql_db(&db).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_during_traffic_loses_nothing() {
-    let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else {
+    let (Some(mysql), Some(_)) = (chat_testkit::mysql_url(), chat_testkit::redis_url()) else {
         return;
     };
     let (port, mut redis, db, n0, n1) = two_nodes_on_private_redis(&mysql).await;
@@ -233,7 +233,7 @@ async fn redis_restart_during_traffic_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     redis.kill9();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let _redis = testing::spawn_redis(port).await.unwrap();
+    let _redis = chat_testkit::spawn_redis(port).await.unwrap();
     let (mut a, acked) = sender.await.unwrap();
     assert!(
         acked.len() >= 55,
@@ -267,25 +267,25 @@ async fn redis_restart_during_traffic_loses_nothing() {
     let _ = ida;
     n0.stop().await.unwrap();
     n1.stop().await.unwrap();
-    testing::drop_mysql_db(&db).await.unwrap();
+    chat_testkit::drop_mysql_db(&db).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_gives_unavailable_and_heals() {
-    let (Some(mysql), Some(redis)) = (testing::mysql_url(), testing::redis_url()) else {
+    let (Some(mysql), Some(redis)) = (chat_testkit::mysql_url(), chat_testkit::redis_url()) else {
         return;
     };
-    let db = testing::fresh_mysql_db(&mysql).await.unwrap();
-    let proxy = TcpProxy::start(testing::url_addr(&db).unwrap())
+    let db = chat_testkit::fresh_mysql_db(&mysql).await.unwrap();
+    let proxy = TcpProxy::start(chat_testkit::url_addr(&db).unwrap())
         .await
         .unwrap();
-    let via = testing::url_via(&db, proxy.addr).unwrap();
-    let prefix = testing::unique_name("chat_t");
+    let via = chat_testkit::url_via(&db, proxy.addr).unwrap();
+    let prefix = chat_testkit::unique_name("chat_t");
     let mut config = cluster_config(&via, &redis, &prefix);
     config.http = Some("127.0.0.1:0".into());
     let node = TestServer::start_config(config).await.unwrap();
     let http = node.http.unwrap();
-    let (status, body) = testing::http_get(http, "/healthz").await.unwrap();
+    let (status, body) = chat_testkit::http_get(http, "/healthz").await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("\"store\":\"ok\"") && body.contains("\"bus\":\"ok\""),
@@ -300,7 +300,7 @@ async fn database_outage_gives_unavailable_and_heals() {
         .unwrap();
 
     proxy.cut();
-    let (status, body) = testing::http_get(http, "/healthz").await.unwrap();
+    let (status, body) = chat_testkit::http_get(http, "/healthz").await.unwrap();
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"store\":\"down\""), "{body}");
     let started = Instant::now();
@@ -343,9 +343,9 @@ async fn database_outage_gives_unavailable_and_heals() {
         .collect();
     assert_eq!(texts, vec!["after the outage"]);
     c.login(ida, "password1").await.unwrap();
-    let (status, _) = testing::http_get(http, "/healthz").await.unwrap();
+    let (status, _) = chat_testkit::http_get(http, "/healthz").await.unwrap();
     assert_eq!(status, 200, "healthy again");
-    let (status, metrics) = testing::http_get(http, "/metrics").await.unwrap();
+    let (status, metrics) = chat_testkit::http_get(http, "/metrics").await.unwrap();
     assert_eq!(status, 200);
     for name in [
         "chat_connections",
@@ -359,14 +359,14 @@ async fn database_outage_gives_unavailable_and_heals() {
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}");
     }
-    assert_eq!(testing::http_get(http, "/nope").await.unwrap().0, 404);
+    assert_eq!(chat_testkit::http_get(http, "/nope").await.unwrap().0, 404);
     node.stop().await.unwrap();
-    testing::drop_mysql_db(&db).await.unwrap();
+    chat_testkit::drop_mysql_db(&db).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_missed_during_a_redis_outage_is_announced_after() {
-    let (Some(mysql), Some(_)) = (testing::mysql_url(), testing::redis_url()) else {
+    let (Some(mysql), Some(_)) = (chat_testkit::mysql_url(), chat_testkit::redis_url()) else {
         return;
     };
     let (port, mut redis, db, n0, n1) = two_nodes_on_private_redis(&mysql).await;
@@ -381,7 +381,7 @@ async fn presence_missed_during_a_redis_outage_is_announced_after() {
     redis.kill9();
     // carol logs in on the other node while Redis is away.
     c.login(idc, "password1").await.unwrap();
-    let _redis = testing::spawn_redis(port).await.unwrap();
+    let _redis = chat_testkit::spawn_redis(port).await.unwrap();
 
     // Once the nodes recover, alice hears that carol is online.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -399,5 +399,5 @@ async fn presence_missed_during_a_redis_outage_is_announced_after() {
     assert_eq!(f["friends"][0]["online"], json!(true));
     n0.stop().await.unwrap();
     n1.stop().await.unwrap();
-    testing::drop_mysql_db(&db).await.unwrap();
+    chat_testkit::drop_mysql_db(&db).await.unwrap();
 }

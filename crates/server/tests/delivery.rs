@@ -4,7 +4,7 @@
 
 mod common;
 
-use chatserver::testing::{TestClient, TestServer};
+use chat_testkit::{TestClient, TestServer};
 use common::*;
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chatserver::testing::TestServer;
+use chat_testkit::TestServer;
 use common::*;
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ fn assert_failure(r: &Value, code: &str) {
 
 /// A `bad_request` whose error names `field`.
 async fn bad_field(
-    c: &mut chatserver::testing::TestClient,
+    c: &mut chat_testkit::TestClient,
     req: Value,
     field: &str,
 ) -> anyhow::Result<()> {

@@ -4,14 +4,14 @@
 
 mod common;
 
-use chatserver::testing::TestServer;
+use chat_testkit::TestServer;
 use common::*;
 use serde_json::{Value, json};
 
 /// Waits for a presence event saying `user` is `online`; skips presence
 /// events of the opposite state that were true when sent.
 async fn wait_presence(
-    c: &mut chatserver::testing::TestClient,
+    c: &mut chat_testkit::TestClient,
     user: u64,
     online: bool,
 ) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use chatserver::testing::{TestClient, TestServer, WAIT};
+use chat_testkit::{TestClient, TestServer, WAIT};
 use common::*;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;

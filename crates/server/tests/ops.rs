@@ -3,7 +3,7 @@
 
 mod common;
 
-use chatserver::testing::TestServer;
+use chat_testkit::TestServer;
 use common::*;
 use serde_json::{Value, json};
 
@@ -503,7 +503,7 @@ async fn group_chat_reaches_every_member_session_but_the_sending_one() -> anyhow
 
 /// Sends `n` numbered messages from `from` to a friend or group.
 async fn send_numbered(
-    c: &mut chatserver::testing::TestClient,
+    c: &mut chat_testkit::TestClient,
     target: Value,
     n: usize,
 ) -> anyhow::Result<Vec<u64>> {

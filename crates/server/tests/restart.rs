@@ -3,8 +3,7 @@
 
 mod common;
 
-use chatserver::Config;
-use chatserver::testing::{TestClient, TestServer};
+use chat_testkit::{TestClient, TestServer};
 use common::*;
 use serde_json::{Value, json};
 
@@ -15,7 +14,7 @@ async fn restart(server: TestServer) -> anyhow::Result<(TestServer, tempfile::Te
         .stop()
         .await?
         .expect("the test server owns its folder");
-    let server = TestServer::start_config(Config::for_tests(db)).await?;
+    let server = TestServer::start_config(chat_testkit::test_config(db)).await?;
     Ok((server, dir))
 }
 
@@ -174,7 +173,7 @@ async fn requests_in_flight_at_shutdown_get_replies_and_oks_are_kept() -> anyhow
         }
     }
     // Everything that got ok is there after a restart.
-    let server = TestServer::start_config(Config::for_tests(db)).await?;
+    let server = TestServer::start_config(chat_testkit::test_config(db)).await?;
     let mut b = server.client().await?;
     let r = b.login(idb, PASSWORD).await?;
     let unread = r["unread"].as_u64().expect("unread") as usize;

@@ -8,7 +8,6 @@ use chat_proto::{HistoryTarget, Role};
 use chatserver::store::{
     AddFriend, Join, NewMsg, SqlStore, Store, StoreOptions, Stored, Target, WriteOp, WriteOutcome,
 };
-use chatserver::testing;
 
 async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -33,16 +32,16 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn mysql_backend() {
-                let Some(base) = testing::mysql_url() else {
+                let Some(base) = chat_testkit::mysql_url() else {
                     return;
                 };
-                let url = testing::fresh_mysql_db(&base).await.unwrap();
+                let url = chat_testkit::fresh_mysql_db(&base).await.unwrap();
                 let store = SqlStore::open(&url, &StoreOptions::default())
                     .await
                     .unwrap();
                 $suite(&store).await;
                 store.close().await;
-                testing::drop_mysql_db(&url).await.unwrap();
+                chat_testkit::drop_mysql_db(&url).await.unwrap();
             }
         }
     };
@@ -352,10 +351,10 @@ async fn slots_suite(s: &dyn Store) {
 
 #[tokio::test]
 async fn mysql_nodes_starting_together_migrate_once() {
-    let Some(base) = testing::mysql_url() else {
+    let Some(base) = chat_testkit::mysql_url() else {
         return;
     };
-    let url = testing::fresh_mysql_db(&base).await.unwrap();
+    let url = chat_testkit::fresh_mysql_db(&base).await.unwrap();
     let opts = StoreOptions::default();
     let opened = futures::future::join_all((0..4).map(|_| SqlStore::open(&url, &opts))).await;
     for store in opened {
@@ -363,5 +362,5 @@ async fn mysql_nodes_starting_together_migrate_once() {
         store.ping().await.unwrap();
         store.close().await;
     }
-    testing::drop_mysql_db(&url).await.unwrap();
+    chat_testkit::drop_mysql_db(&url).await.unwrap();
 }

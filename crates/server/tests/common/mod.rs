@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use anyhow::{Context, bail};
-use chatserver::testing::{TestClient, TestServer};
+use chat_testkit::{TestClient, TestServer};
 use serde_json::{Value, json};
 
 /// The password `TestClient::signup` uses.

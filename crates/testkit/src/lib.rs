@@ -14,7 +14,20 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{Config, Server};
+use chatserver::{Config, Server};
+
+/// Settings for a test node on 127.0.0.1:0 with the given store: every
+/// default as `--help` shows it (no environment variable is read), argon2
+/// made cheap, SQLite commits without fsync.
+pub fn test_config(db: impl Into<String>) -> Config {
+    let mut c = Config::defaults();
+    c.port = 0;
+    c.db = db.into();
+    c.argon2_memory_kib = 1024;
+    c.argon2_passes = 1;
+    c.sqlite_sync = chatserver::store::SqliteSync::Normal;
+    c
+}
 
 /// How long a test waits for a frame before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -44,7 +57,7 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestServer> {
         let dir = tempfile::tempdir()?;
         let db = format!("sqlite://{}", dir.path().join("chat.db").display());
-        let mut config = Config::for_tests(db);
+        let mut config = test_config(db);
         tweak(&mut config);
         let mut server = TestServer::start_config(config).await?;
         server.dir = Some(dir);
@@ -378,7 +391,7 @@ pub async fn drop_mysql_db(url: &str) -> anyhow::Result<()> {
 /// Settings for a cluster node on 127.0.0.1:0 sharing `db` and the Redis at
 /// `redis` under `prefix`.
 pub fn cluster_config(db: &str, redis: &str, prefix: &str) -> Config {
-    let mut c = Config::for_tests(db);
+    let mut c = test_config(db);
     c.redis = Some(redis.to_owned());
     c.redis_prefix = prefix.to_owned();
     c
