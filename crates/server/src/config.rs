@@ -46,7 +46,7 @@ pub struct Config {
     /// SQLite durability: `full` fsyncs every commit (survives power
     /// loss), `normal` survives a crash of the server but not of the
     /// machine.
-    #[arg(long, env = "CHAT_SQLITE_SYNC", value_enum, default_value = "full")]
+    #[arg(long, env = "CHAT_SQLITE_SYNC", default_value = "full")]
     pub sqlite_sync: SqliteSync,
 
     /// Database connections (SQLite: read connections; writes use one).

@@ -87,18 +87,25 @@ impl Hub {
         map.contains_key(&user)
     }
 
-    /// Queues `frame` on every session of `user` except `except` (a sid).
+    /// Queues `frame` on every session of each of `users` here, except the
+    /// session `except` (a sender's own). This is the one way frames reach
+    /// sessions, whether they were made on this node or came over the bus.
     /// Returns how many sessions got it.
-    pub fn send(&self, user: u64, frame: &OutFrame, except: Option<u64>) -> usize {
-        let map = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = map.get(&user) else {
-            return 0;
-        };
+    pub fn deliver(&self, users: &[u64], frame: &OutFrame, except: Option<u64>) -> usize {
         let mut n = 0;
-        for s in list {
-            if Some(s.sid) != except && s.outbox.push_event(frame.clone()) {
-                n += 1;
+        for &user in users {
+            let map = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
+            let Some(list) = map.get(&user) else {
+                continue;
+            };
+            for s in list {
+                if Some(s.sid) != except && s.outbox.push_event(frame.clone()) {
+                    n += 1;
+                }
             }
+        }
+        if frame.msg_id.is_some() {
+            crate::metrics::delivered(n);
         }
         n
     }
@@ -171,9 +178,10 @@ mod tests {
             bytes: Bytes::from_static(b"x\n"),
             msg_id: None,
         };
-        assert_eq!(hub.send(7, &f, Some(1)), 1);
+        assert_eq!(hub.deliver(&[7], &f, Some(1)), 1);
         assert_eq!(a.outbox.queued_bytes(), 0);
         assert_eq!(b.outbox.queued_bytes(), 2);
-        assert_eq!(hub.send(8, &f, None), 0);
+        assert_eq!(hub.deliver(&[8], &f, None), 0);
+        assert_eq!(hub.deliver(&[7, 8, 7], &f, None), 4);
     }
 }

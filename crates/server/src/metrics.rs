@@ -43,3 +43,27 @@ pub fn message_stored() {
 pub fn delivered(n: usize) {
     metrics::counter!("chat_messages_delivered_total").increment(n as u64);
 }
+
+pub fn store_conflict() {
+    metrics::counter!("chat_store_conflicts_total").increment(1);
+}
+
+pub fn bus_call(took: Duration) {
+    metrics::histogram!("chat_bus_seconds").record(took.as_secs_f64());
+}
+
+pub fn bus_received() {
+    metrics::counter!("chat_bus_received_total").increment(1);
+}
+
+pub fn bus_dropped() {
+    metrics::counter!("chat_bus_dropped_total").increment(1);
+}
+
+pub fn bus_unreadable() {
+    metrics::counter!("chat_bus_unreadable_total").increment(1);
+}
+
+pub fn bus_outage() {
+    metrics::counter!("chat_bus_outages_total").increment(1);
+}

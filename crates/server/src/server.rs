@@ -15,21 +15,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use bytes::Bytes;
-use chat_proto::Event;
 use tokio::sync::mpsc;
 
 use crate::auth::Passwords;
 use crate::cache::RelCache;
-use crate::cluster::{self, ClusterEvent, redis::RedisBus};
+use crate::cluster::local::LocalBus;
+use crate::cluster::redis::RedisBus;
+use crate::cluster::{Bus, ClusterEvent, slots};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::ids::{IdGen, now_ms};
 use crate::node::Node;
-use crate::outbox::OutFrame;
 use crate::router::Router;
-use crate::service::messages::InboxCursor;
-use crate::store::{SqlStore, Store, StoreOptions};
+use crate::store::{MessageStore, SqlStore, Store, StoreOptions};
 use crate::writer::Writer;
 
 /// Users' friend lists and groups' member lists kept in memory.
@@ -74,11 +72,11 @@ impl Server {
         );
         let dyn_store: Arc<dyn Store> = store.clone();
         let owner = owner_name(&config);
-        let slot = cluster::claim_slot(&*dyn_store, &owner).await?;
+        let slot = slots::claim_slot(&*dyn_store, &owner).await?;
         let floor = store.max_message_id().await?;
         let ids = Arc::new(IdGen::new(slot, floor));
         let background = CancellationToken::new();
-        let slot_task = tokio::spawn(cluster::keep_slot(
+        let slot_task = tokio::spawn(slots::keep_slot(
             dyn_store.clone(),
             ids.clone(),
             owner,
@@ -87,23 +85,21 @@ impl Server {
         let hub = Arc::new(Hub::new());
         let cache = Arc::new(RelCache::new(RELATION_CACHE));
         let (events_tx, events) = mpsc::unbounded_channel();
-        let router = match &config.redis {
-            None => Router::local(hub, cache),
-            Some(url) => {
-                let bus = RedisBus::start(
-                    url,
-                    &config.redis_prefix,
-                    slot,
-                    hub.clone(),
-                    cache.clone(),
-                    events_tx,
-                    background.clone(),
-                )
-                .await
-                .with_context(|| format!("cannot reach redis at {url}"))?;
-                Router::clustered(hub, bus, cache)
-            }
+        let bus: Arc<dyn Bus> = match &config.redis {
+            None => Arc::new(LocalBus::new(hub.clone())),
+            Some(url) => RedisBus::start(
+                url,
+                &config.redis_prefix,
+                slot,
+                hub.clone(),
+                cache.clone(),
+                events_tx,
+                background.clone(),
+            )
+            .await
+            .with_context(|| format!("cannot reach redis at {url}"))?,
         };
+        let router = Router::new(hub, bus, cache);
         let writer_stop = CancellationToken::new();
         let (writer, writer_task) = Writer::start(
             dyn_store.clone(),
@@ -161,11 +157,7 @@ impl Server {
 
     /// How this node routes: "in-process" or "redis".
     pub fn routing(&self) -> &'static str {
-        if self.node.router.bus().is_some() {
-            "redis"
-        } else {
-            "in-process"
-        }
+        self.node.router.bus().kind()
     }
 
     /// Serves until `shutdown` resolves, then stops gracefully.
@@ -233,9 +225,7 @@ impl Server {
         writer_stop.cancel();
         let _ = writer_task.await;
         housekeeping.abort();
-        if let Some(bus) = node.router.bus() {
-            bus.unregister().await;
-        }
+        node.router.bus().unregister().await;
         background.cancel();
         let _ = slot_task.await;
         store.close().await;
@@ -244,9 +234,7 @@ impl Server {
     }
 }
 
-/// Acts on what the cluster reports: friends of users whose node died hear
-/// they are offline; after a Redis outage, local sessions get again the
-/// unacked messages that may have been published while it was down.
+/// Hands what the cluster reports to the service, one event at a time.
 async fn cluster_events(
     node: Node,
     mut events: mpsc::UnboundedReceiver<ClusterEvent>,
@@ -257,50 +245,7 @@ async fn cluster_events(
             _ = stop.cancelled() => return,
             e = events.recv() => match e { Some(e) => e, None => return },
         };
-        match ev {
-            ClusterEvent::Announce(users) => {
-                for user in users {
-                    crate::service::accounts::announce_presence(&node, user).await;
-                }
-            }
-            ClusterEvent::Recovered { since_ms } => {
-                let floor = crate::ids::first_id_at(since_ms);
-                let mut pushed = 0usize;
-                for user in node.router.hub().users() {
-                    pushed += push_unacked(&node, user, floor).await;
-                }
-                tracing::info!(
-                    messages = pushed,
-                    "pushed messages that may have been missed during the outage"
-                );
-            }
-        }
-    }
-}
-
-/// Sends `user`'s unacked messages with ids above `floor` to the user's
-/// sessions here. Returns how many messages were sent.
-async fn push_unacked(node: &Node, user: u64, floor: u64) -> usize {
-    let mut inbox = InboxCursor::new(user, floor, crate::ids::MAX_ID);
-    let mut n = 0;
-    loop {
-        let page = match inbox.next_page(&*node.store).await {
-            Ok(p) if p.is_empty() => return n,
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(user, error = %e, "could not read the inbox to push missed messages");
-                return n;
-            }
-        };
-        for msg in page {
-            let id = msg.id;
-            let frame = OutFrame {
-                bytes: Bytes::from(Event::Msg { msg }.to_line()),
-                msg_id: Some(id),
-            };
-            node.router.hub().send(user, &frame, None);
-            n += 1;
-        }
+        crate::service::cluster_event(&node, ev).await;
     }
 }
 

@@ -186,7 +186,7 @@ async fn commit(store: &dyn Store, ids: &IdGen, jobs: impl Iterator<Item = Job>)
         if !matches!(result, Err(StoreError::Conflict(_))) {
             break;
         }
-        metrics::counter!("chat_store_conflicts_total").increment(1);
+        crate::metrics::store_conflict();
         tokio::time::sleep(pause).await;
         pause *= 2;
         result = store.write_batch(&ops).await;

@@ -172,7 +172,7 @@ async fn groups_suite(s: &dyn Store) {
     assert_eq!(members, vec![(a, Role::Creator), (b, Role::Member)]);
     let groups = s.snapshot(b).await.unwrap().groups;
     assert_eq!(groups.len(), 1);
-    assert_eq!(groups[0].1, Role::Member);
+    assert_eq!(groups[0].role, Role::Member);
     assert!(s.leave_group(g, b).await.unwrap());
     assert!(!s.leave_group(g, b).await.unwrap());
     s.join_group(g, b, 4).await.unwrap();
@@ -279,24 +279,24 @@ async fn messages_suite(s: &dyn Store) {
     let _ = HistoryTarget::With(a);
 
     // b's inbox: 10, 11, 14 (not the duplicate, not b's own messages).
-    assert_eq!(s.snapshot(b).await.unwrap().inbox, (14, 3));
+    assert_eq!(s.snapshot(b).await.unwrap().inbox, mark(14, 3));
     // A login's snapshot: friends by id, groups with role and creator.
     s.add_friend(b, c, 0).await.unwrap();
     s.add_friend(b, a, 0).await.unwrap();
     let snap = s.snapshot(b).await.unwrap();
-    assert_eq!(snap.inbox, (14, 3));
+    assert_eq!(snap.inbox, mark(14, 3));
     assert_eq!(snap.friends[0].name, "a");
     assert_eq!(
         snap.friends.iter().map(|f| f.id).collect::<Vec<_>>(),
         vec![a, c]
     );
-    assert_eq!((snap.groups.len(), snap.groups[0].0.id), (1, g));
-    assert_eq!(snap.groups[0].0.creator, a);
-    assert_eq!(snap.groups[0].1, Role::Member);
+    assert_eq!((snap.groups.len(), snap.groups[0].group.id), (1, g));
+    assert_eq!(snap.groups[0].group.creator, a);
+    assert_eq!(snap.groups[0].role, Role::Member);
     let empty = s.snapshot(999_999).await.unwrap();
     assert_eq!(
         (empty.friends.len(), empty.groups.len(), empty.inbox),
-        (0, 0, (0, 0))
+        (0, 0, mark(0, 0))
     );
     let page = s.inbox_page(b, 0, 14, 2).await.unwrap();
     assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), vec![10, 11]);
@@ -309,9 +309,9 @@ async fn messages_suite(s: &dyn Store) {
     }])
     .await
     .unwrap();
-    assert_eq!(s.snapshot(b).await.unwrap().inbox, (11, 1));
-    assert_eq!(s.snapshot(c).await.unwrap().inbox, (14, 1));
-    assert_eq!(s.snapshot(a).await.unwrap().inbox, (21, 2));
+    assert_eq!(s.snapshot(b).await.unwrap().inbox, mark(11, 1));
+    assert_eq!(s.snapshot(c).await.unwrap().inbox, mark(14, 1));
+    assert_eq!(s.snapshot(a).await.unwrap().inbox, mark(21, 2));
 }
 
 async fn slots_suite(s: &dyn Store) {
@@ -363,4 +363,8 @@ async fn mysql_nodes_starting_together_migrate_once() {
         store.close().await;
     }
     chat_testkit::drop_mysql_db(&url).await.unwrap();
+}
+
+fn mark(upto: u64, count: u64) -> chatserver::store::InboxMark {
+    chatserver::store::InboxMark { upto, count }
 }

@@ -1,16 +1,20 @@
-//! Running as one of several nodes: the Redis bus that routes frames and
-//! keeps presence between nodes, and the lease on this node's id slot.
-//! Only this module talks to Redis.
+//! Running as one node or as one of several: the [`Bus`] that carries
+//! frames and presence between nodes, and the lease on this node's id slot.
+//!
+//! A single node uses [`local::LocalBus`] (nothing leaves the process); a
+//! cluster uses [`redis::RedisBus`]. The router holds one of them behind
+//! the trait and never asks which. Only this module talks to Redis.
 
+pub mod codec;
+pub mod local;
 pub mod redis;
+pub mod slots;
 
-use std::sync::Arc;
-use std::time::Duration;
+use async_trait::async_trait;
 
-use tokio_util::sync::CancellationToken;
+pub use codec::{Envelope, Invalidation};
 
-use crate::ids::{IdGen, now_ms};
-use crate::store::Store;
+use crate::outbox::OutFrame;
 
 /// What the bus tells the server to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,62 +23,48 @@ pub enum ClusterEvent {
     /// here (their node died, or Redis lost track during an outage): tell
     /// their friends the current state.
     Announce(Vec<u64>),
-    /// Redis is back after an outage that began at `since_ms`: push the
+    /// The bus is back after an outage that began at `since_ms`: push the
     /// unacked messages from then on to the local sessions.
     Recovered { since_ms: u64 },
 }
 
-/// How long a node slot lease lasts without renewal.
-pub const SLOT_LEASE: Duration = Duration::from_secs(30);
+/// A bus call failed (the bus is unreachable or answered an error).
+#[derive(Debug, thiserror::Error)]
+#[error("bus: {0}")]
+pub struct BusError(pub String);
 
-/// Claims a node slot in the store, so message ids from different live
-/// nodes never collide.
-pub async fn claim_slot(store: &dyn Store, owner: &str) -> anyhow::Result<u16> {
-    match store
-        .claim_slot(owner, now_ms(), SLOT_LEASE.as_millis() as u64)
-        .await?
-    {
-        Some(slot) => Ok(slot),
-        None => anyhow::bail!(
-            "all {} node slots are taken: too many nodes share this database",
-            crate::ids::MAX_NODES
-        ),
-    }
-}
+/// Carries frames and presence between the nodes of a cluster.
+///
+/// Frames for users with sessions on this node are delivered by the router
+/// itself; the bus carries them to the other nodes, whose inbound side
+/// hands them to their hub exactly as a local frame is handed.
+#[async_trait]
+pub trait Bus: Send + Sync + std::fmt::Debug {
+    /// How this node routes, for the start-up line and `/healthz`.
+    fn kind(&self) -> &'static str;
 
-/// Renews the slot lease every few seconds. If the lease was lost (a long
-/// database outage and another node took the slot), takes a new slot.
-pub async fn keep_slot(
-    store: Arc<dyn Store>,
-    ids: Arc<IdGen>,
-    owner: String,
-    stop: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(SLOT_LEASE / 6);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        let slot = ids.node();
-        let lease = SLOT_LEASE.as_millis() as u64;
-        match store.renew_slot(slot, &owner, now_ms(), lease).await {
-            Ok(true) => {}
-            Ok(false) => match store.claim_slot(&owner, now_ms(), lease).await {
-                Ok(Some(new)) => {
-                    tracing::warn!(
-                        old = slot,
-                        new,
-                        "node slot lease was lost; moved to a new slot"
-                    );
-                    ids.set_node(new);
-                }
-                Ok(None) => tracing::error!("node slot lost and none free"),
-                Err(e) => tracing::warn!(error = %e, "node slot claim failed"),
-            },
-            Err(e) => tracing::warn!(error = %e, "node slot renewal failed"),
-        }
-    }
-    let _ = store.release_slot(ids.node(), &owner).await;
+    /// Sends `frame` to the sessions of `users` on the other nodes.
+    fn publish(&self, users: &[u64], frame: &OutFrame);
+
+    /// Tells every other node to forget a cached relation.
+    fn invalidate(&self, what: Invalidation);
+
+    /// Whether each user has a session on any node.
+    async fn online(&self, users: &[u64]) -> Result<Vec<bool>, BusError>;
+
+    /// This node now holds a session of `user`. Returns true when no other
+    /// node did (the user just came online).
+    async fn user_arrived(&self, user: u64) -> Result<bool, BusError>;
+
+    /// This node no longer holds `user`. Returns true when no node holds
+    /// the user any more (the user went offline).
+    async fn user_left(&self, user: u64) -> Result<bool, BusError>;
+
+    /// Whether the bus answers: `None` when there is nothing to ask (one
+    /// node, in-process).
+    async fn healthy(&self) -> Option<bool>;
+
+    /// Leaves the cluster (clean shutdown; the sessions have already left
+    /// one by one).
+    async fn unregister(&self);
 }

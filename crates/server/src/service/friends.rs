@@ -4,7 +4,7 @@
 use chat_proto::reply::FriendAdded;
 use chat_proto::{ErrorCode, Event, User};
 
-use super::{Caller, Failure, OpResult, Reply};
+use super::{Answer, Caller, Failure, OpResult};
 use crate::ids::now_ms;
 use crate::node::Node;
 use crate::store::AddFriend;
@@ -32,7 +32,7 @@ pub async fn add(node: &Node, caller: &Caller, other: u64) -> OpResult {
                 },
             );
             let online = node.router.is_online(friend.id).await;
-            Ok(Reply::FriendAdded(FriendAdded {
+            Ok(Answer::new(FriendAdded {
                 friend: User {
                     online: Some(online),
                     id: friend.id,
@@ -63,5 +63,5 @@ pub async fn remove(node: &Node, caller: &Caller, other: u64) -> OpResult {
     tracing::info!(user = me, friend = other, "unfriended");
     node.router
         .send(&[other], &Event::FriendRemoved { user: me });
-    Ok(Reply::Empty)
+    Ok(Answer::empty())
 }

@@ -4,37 +4,11 @@
 use chat_proto::reply::{GroupReply, Members};
 use chat_proto::{ErrorCode, Event, Group, Member, Role, User};
 
-use super::{Caller, Failure, OpResult, Reply};
+use super::relations::{no_such_group, not_member, role_in};
+use super::{Answer, Caller, Failure, OpResult};
 use crate::ids::now_ms;
 use crate::node::Node;
 use crate::store::{GroupRow, Join};
-
-pub(crate) fn no_such_group(group: u64) -> Failure {
-    Failure::new(ErrorCode::NoSuchGroup, format!("there is no group {group}"))
-}
-
-pub(crate) fn not_member(group: u64) -> Failure {
-    Failure::new(
-        ErrorCode::NotMember,
-        format!("you are not a member of group {group}"),
-    )
-}
-
-/// The caller's role in an existing group, or the reason there is none.
-/// As with friendships, a refusal is checked against the database first.
-pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, Failure> {
-    if let Some(role) = super::members_of(node, group).await?.get(&user) {
-        return Ok(*role);
-    }
-    if let Some(role) = node.store.role(group, user).await? {
-        node.router.cache().group_changed(group);
-        return Ok(role);
-    }
-    match node.store.group(group).await? {
-        Some(_) => Err(not_member(group)),
-        None => Err(no_such_group(group)),
-    }
-}
 
 fn me_as_user(caller: &Caller) -> User {
     User {
@@ -61,7 +35,7 @@ pub async fn create(node: &Node, caller: &Caller, name: String, desc: String) ->
     // A lookup of this id before it existed may be cached as empty.
     node.router.group_changed(id);
     tracing::info!(user = caller.user.id, group = id, "group created");
-    Ok(Reply::Group(GroupReply {
+    Ok(Answer::new(GroupReply {
         group: Group {
             id,
             name,
@@ -91,7 +65,7 @@ pub async fn join(node: &Node, caller: &Caller, group: u64) -> OpResult {
                     user: me_as_user(caller),
                 },
             );
-            Ok(Reply::Group(GroupReply {
+            Ok(Answer::new(GroupReply {
                 group: wire_group(row, Role::Member),
             }))
         }
@@ -121,7 +95,7 @@ pub async fn quit(node: &Node, caller: &Caller, group: u64) -> OpResult {
     user.online = Some(node.router.is_online(me).await);
     node.router
         .send(&others, &Event::MemberLeft { group, user });
-    Ok(Reply::Empty)
+    Ok(Answer::empty())
 }
 
 pub async fn delete(node: &Node, caller: &Caller, group: u64) -> OpResult {
@@ -142,7 +116,7 @@ pub async fn delete(node: &Node, caller: &Caller, group: u64) -> OpResult {
     node.router.group_changed(group);
     tracing::info!(user = me, group, "group deleted");
     node.router.send(&former, &Event::GroupDeleted { group });
-    Ok(Reply::Empty)
+    Ok(Answer::empty())
 }
 
 pub async fn members(node: &Node, caller: &Caller, group: u64) -> OpResult {
@@ -160,5 +134,5 @@ pub async fn members(node: &Node, caller: &Caller, group: u64) -> OpResult {
             role,
         })
         .collect();
-    Ok(Reply::Members(Members { members }))
+    Ok(Answer::new(Members { members }))
 }

@@ -1,53 +1,29 @@
-//! Messages: the checks before `chat` and `group_chat` (the writer stores
-//! and delivers), `history`, and turning writer results into replies.
+//! Messages: `chat`, `group_chat`, `ack` and `history`.
+//!
+//! `chat` and `group_chat` check the rules here, then hand a draft to the
+//! batching writer, which stores it (assigning its id), delivers it, and
+//! answers; the reply is shaped here when the commit is done. `ack` goes
+//! through the same writer, so acks and messages commit in order.
 
 use chat_proto::reply::{History, Sent};
-use chat_proto::{ErrorCode, HistoryTarget, Msg, MsgRef};
+use chat_proto::{ErrorCode, HistoryTarget, MsgRef};
 
-use super::groups::role_in;
-use super::{Caller, Failure, OpResult, Reply};
+use super::relations::{are_friends, role_in};
+use super::{Answer, Caller, Failure, OpResult, Outcome};
 use crate::node::Node;
-use crate::store::{Store, StoreError, Target};
-use crate::writer::{Done, Draft};
+use crate::store::{StoreError, Target};
+use crate::writer::{Done, Draft, Pending};
 
-/// Walks a user's unacked messages in id order, a page at a time (the login
-/// replay and the push after a Redis outage).
-pub struct InboxCursor {
-    user: u64,
-    after: u64,
-    upto: u64,
-}
-
-impl InboxCursor {
-    /// Messages with `after < id <= upto`.
-    pub fn new(user: u64, after: u64, upto: u64) -> InboxCursor {
-        InboxCursor { user, after, upto }
-    }
-
-    /// The next page, oldest first; empty once the walk is over.
-    pub async fn next_page(&mut self, store: &dyn Store) -> Result<Vec<Msg>, StoreError> {
-        const PAGE: u32 = 256;
-        if self.after >= self.upto {
-            return Ok(Vec::new());
-        }
-        let page = store
-            .inbox_page(self.user, self.after, self.upto, PAGE)
-            .await?;
-        self.after = page.last().map_or(self.upto, |m| m.id);
-        Ok(page)
-    }
-}
-
-/// Checks that the caller may write to `to`, and returns the draft.
-pub async fn check_chat(
+/// `chat`: to a friend.
+pub async fn chat(
     node: &Node,
     caller: &Caller,
     to: u64,
     text: String,
     cid: Option<String>,
-) -> Result<Draft, Failure> {
+) -> Result<Outcome, Failure> {
     let me = caller.user.id;
-    if !super::are_friends(node, me, to).await? {
+    if !are_friends(node, me, to).await? {
         return Err(if to != me && node.store.user(to).await?.is_none() {
             Failure::new(ErrorCode::NoSuchUser, format!("there is no user {to}"))
         } else {
@@ -57,42 +33,57 @@ pub async fn check_chat(
             )
         });
     }
-    Ok(Draft {
-        from: me,
-        target: Target::User(to),
-        text,
-        cid,
-        origin_sid: caller.sid,
-    })
+    submit(node, caller, Target::User(to), text, cid).await
 }
 
-/// Checks that the caller is a member of `group`, and returns the draft.
-pub async fn check_group_chat(
+/// `group_chat`: to a group the caller is a member of.
+pub async fn group_chat(
     node: &Node,
     caller: &Caller,
     group: u64,
     text: String,
     cid: Option<String>,
-) -> Result<Draft, Failure> {
+) -> Result<Outcome, Failure> {
     role_in(node, group, caller.user.id).await?;
-    Ok(Draft {
+    submit(node, caller, Target::Group(group), text, cid).await
+}
+
+/// Hands a checked message to the writer; the reply comes with the commit.
+async fn submit(
+    node: &Node,
+    caller: &Caller,
+    target: Target,
+    text: String,
+    cid: Option<String>,
+) -> Result<Outcome, Failure> {
+    let draft = Draft {
         from: caller.user.id,
-        target: Target::Group(group),
+        target,
         text,
         cid,
         origin_sid: caller.sid,
-    })
+    };
+    Ok(later(node.writer.send(draft).await?))
 }
 
-/// The reply to a `chat`, `group_chat` or `ack` once the writer is done.
-pub fn written(
+/// `ack`: drops the ids from the caller's inbox (unknown ids are ignored).
+pub async fn ack(node: &Node, caller: &Caller, ids: Vec<u64>) -> Result<Outcome, Failure> {
+    Ok(later(node.writer.ack(caller.user.id, ids).await?))
+}
+
+/// The reply to a writer job, once it is done.
+fn later(pending: Pending) -> Outcome {
+    Outcome::Later(Box::pin(async move { written(pending.await) }))
+}
+
+fn written(
     result: Result<Result<Done, StoreError>, tokio::sync::oneshot::error::RecvError>,
 ) -> OpResult {
     match result {
-        Ok(Ok(Done::Msg { id, ts })) => Ok(Reply::Sent(Sent {
+        Ok(Ok(Done::Msg { id, ts })) => Ok(Answer::new(Sent {
             msg: MsgRef { id, ts },
         })),
-        Ok(Ok(Done::Acked)) => Ok(Reply::Empty),
+        Ok(Ok(Done::Acked)) => Ok(Answer::empty()),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(Failure::new(
             ErrorCode::Unavailable,
@@ -101,6 +92,7 @@ pub fn written(
     }
 }
 
+/// `history`: a conversation the caller is part of, newest first.
 pub async fn history(
     node: &Node,
     caller: &Caller,
@@ -111,7 +103,7 @@ pub async fn history(
     let me = caller.user.id;
     let messages = match target {
         HistoryTarget::With(other) => {
-            if !super::are_friends(node, me, other).await? {
+            if !are_friends(node, me, other).await? {
                 return Err(Failure::new(
                     ErrorCode::NotFriend,
                     format!("user {other} is not your friend"),
@@ -124,5 +116,5 @@ pub async fn history(
             node.store.history_group(group, before, limit).await?
         }
     };
-    Ok(Reply::History(History { messages }))
+    Ok(Answer::new(History { messages }))
 }

@@ -1,154 +1,183 @@
-//! The operations of the protocol, grouped by concept. Each takes the node,
-//! the caller and a typed request, applies the rules, changes the store,
-//! sends the events it causes, and returns a typed reply or a [`Failure`].
-//! Nothing here knows about sockets.
+//! The operations of the protocol. [`handle`] is the one entry point: it
+//! takes a decoded request and the connection it came on, and each op, in
+//! the file of its concern, owns everything from the rules to the reply:
+//! store reads and writes, the writer for messages and acks, the events it
+//! causes. Nothing here knows about sockets; the session hands each
+//! request in and queues what comes out.
+//!
+//! - [`login`]: `login` (the whole sequence: credentials, joining the hub,
+//!   the snapshot, the reply, the inbox replay, presence) and `logout`;
+//! - [`accounts`]: `register`, `whoami`, `sync`;
+//! - [`friends`], [`groups`]: the relations;
+//! - [`messages`]: `chat`, `group_chat`, `ack`, `history`;
+//! - [`replay`]: the inbox replay loop, after a login and after a bus
+//!   outage;
+//! - [`presence`]: telling friends who came and went;
+//! - [`relations`]: the cached "may these two talk" checks;
+//! - [`outcome`]: what an op answers, and failures as wire codes.
 
 pub mod accounts;
 pub mod friends;
 pub mod groups;
+pub mod login;
 pub mod messages;
+pub mod outcome;
+pub mod presence;
+pub mod relations;
+pub mod replay;
 
-use chat_proto::ErrorCode;
-use chat_proto::reply::{self, Empty};
-use chat_proto::validate::FieldError;
-
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::auth::HashError;
-use crate::cache::Members;
+use chat_proto::{ErrorCode, Op, Request};
+
+pub use outcome::{Answer, Failure, OpResult, Outcome};
+
+use crate::cluster::ClusterEvent;
 use crate::node::Node;
-use crate::store::{StoreError, UserRow};
-
-/// The user's friend ids (sorted), from the cache.
-pub(crate) async fn friend_ids(node: &Node, user: u64) -> Result<Arc<Vec<u64>>, StoreError> {
-    node.router
-        .cache()
-        .friends(user, || node.store.friend_ids(user))
-        .await
-}
-
-/// Whether `a` and `b` are friends, from the cache.
-///
-/// A "no" is checked against the database before it is believed: a
-/// friendship made on another node a moment ago may not have reached this
-/// node's cache yet, and a user who acts on it at once must not be refused.
-/// Refusals are rare, so the hot path ("yes") stays free.
-pub(crate) async fn are_friends(node: &Node, a: u64, b: u64) -> Result<bool, StoreError> {
-    if friend_ids(node, a).await?.binary_search(&b).is_ok() {
-        return Ok(true);
-    }
-    let truth = node.store.are_friends(a, b).await?;
-    if truth {
-        node.router.cache().friendship_changed(a, b);
-    }
-    Ok(truth)
-}
-
-/// The group's members and roles, from the cache.
-pub(crate) async fn members_of(node: &Node, group: u64) -> Result<Arc<Members>, StoreError> {
-    node.router
-        .cache()
-        .members(group, || async {
-            let rows = node.store.members(group).await?;
-            Ok(rows.into_iter().map(|(u, role)| (u.id, role)).collect())
-        })
-        .await
-}
-
-/// A request that failed: the wire code and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The failed reply as one line.
-    pub fn encode(&self, re: Option<u64>) -> Vec<u8> {
-        crate::metrics::error(self.code);
-        reply::err_line(re, self.code, &self.message)
-    }
-}
-
-/// The one place where store errors become wire codes. Details of internal
-/// errors are logged, not sent.
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        match e {
-            StoreError::Unavailable(detail) | StoreError::Conflict(detail) => {
-                tracing::warn!(error = %detail, "store unavailable");
-                Failure::new(
-                    ErrorCode::Unavailable,
-                    "the database is unavailable; nothing was changed, retry later",
-                )
-            }
-            StoreError::Internal(detail) => {
-                tracing::error!(error = %detail, "store error");
-                Failure::new(ErrorCode::Internal, "internal error")
-            }
-        }
-    }
-}
-
-impl From<FieldError> for Failure {
-    fn from(e: FieldError) -> Failure {
-        Failure::new(ErrorCode::BadRequest, e.to_string())
-    }
-}
-
-impl From<HashError> for Failure {
-    fn from(e: HashError) -> Failure {
-        tracing::error!(error = %e, "password hashing failed");
-        Failure::new(ErrorCode::Internal, "internal error")
-    }
-}
-
-/// The success fields of each op.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    Empty,
-    Registered(reply::Registered),
-    LoggedIn(reply::LoggedIn),
-    Whoami(reply::Whoami),
-    Synced(reply::Synced),
-    FriendAdded(reply::FriendAdded),
-    Sent(reply::Sent),
-    Group(reply::GroupReply),
-    Members(reply::Members),
-    History(reply::History),
-}
-
-impl Reply {
-    /// The successful reply as one line.
-    pub fn encode(&self, re: Option<u64>) -> Vec<u8> {
-        match self {
-            Reply::Empty => reply::ok_line(re, &Empty {}),
-            Reply::Registered(b) => reply::ok_line(re, b),
-            Reply::LoggedIn(b) => reply::ok_line(re, b),
-            Reply::Whoami(b) => reply::ok_line(re, b),
-            Reply::Synced(b) => reply::ok_line(re, b),
-            Reply::FriendAdded(b) => reply::ok_line(re, b),
-            Reply::Sent(b) => reply::ok_line(re, b),
-            Reply::Group(b) => reply::ok_line(re, b),
-            Reply::Members(b) => reply::ok_line(re, b),
-            Reply::History(b) => reply::ok_line(re, b),
-        }
-    }
-}
-
-pub type OpResult = Result<Reply, Failure>;
+use crate::outbox::Outbox;
+use crate::store::UserRow;
 
 /// The logged-in user a request acts as. Requests never name the acting
 /// user: it is always the session's.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: UserRow,
+    /// The session, unique on this node (a sender's own session does not
+    /// get its message back as an event).
     pub sid: u64,
+}
+
+/// A session's login: who, and the token it logged in with.
+#[derive(Debug)]
+pub struct Login {
+    pub caller: Caller,
+    pub token_hash: [u8; 32],
+}
+
+/// A connection as the ops see it. Owned by the session; the ops read and
+/// change it, and never touch the socket.
+#[derive(Debug)]
+pub struct Conn {
+    /// Unique on this node.
+    pub sid: u64,
+    /// The client's address (failed-login limits).
+    pub peer: IpAddr,
+    /// The connection's outgoing queue: the login sequence holds events
+    /// on it and replays the inbox into it.
+    pub outbox: Arc<Outbox>,
+    /// Set by `login`, cleared by `logout` and when the connection ends.
+    pub login: Option<Login>,
+    /// Failed logins on this connection.
+    pub failed_logins: u32,
+    /// Set by an op when the connection must close once its reply is out.
+    pub closing: bool,
+}
+
+impl Conn {
+    pub fn new(sid: u64, peer: IpAddr, outbox: Arc<Outbox>) -> Conn {
+        Conn {
+            sid,
+            peer,
+            outbox,
+            login: None,
+            failed_logins: 0,
+            closing: false,
+        }
+    }
+}
+
+fn not_logged_in() -> Failure {
+    Failure::new(ErrorCode::NotLoggedIn, "log in first")
+}
+
+/// The logged-in user of `conn`.
+fn caller(conn: &Conn) -> Result<&Caller, Failure> {
+    conn.login
+        .as_ref()
+        .map(|l| &l.caller)
+        .ok_or_else(not_logged_in)
+}
+
+/// Whether `op` may run on `conn` at all. Checked before the request's
+/// fields are decoded, so a stranger learns nothing from field errors.
+pub fn admit(conn: &Conn, op: Op) -> Result<(), Failure> {
+    if conn.login.is_none() && !op.allowed_before_login() {
+        return Err(not_logged_in());
+    }
+    Ok(())
+}
+
+/// Whether the request goes through the batching writer. Its reply comes
+/// when the commit does, and the session reads on meanwhile; every other
+/// request first waits for those in flight, so its effects follow theirs.
+pub fn pipelined(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Chat { .. } | Request::GroupChat { .. } | Request::Ack { .. }
+    )
+}
+
+/// Runs one request of `conn`.
+pub async fn handle(node: &Node, conn: &mut Conn, request: Request) -> Outcome {
+    dispatch(node, conn, request)
+        .await
+        .unwrap_or_else(|f| Outcome::Reply(Err(f)))
+}
+
+async fn dispatch(node: &Node, conn: &mut Conn, request: Request) -> Result<Outcome, Failure> {
+    use Outcome::Reply as now;
+    Ok(match request {
+        Request::Ping => now(Ok(Answer::empty())),
+        Request::Register { name, password } => now(accounts::register(node, name, password).await),
+        Request::Login { user, credential } => login::login(node, conn, user, credential).await,
+        Request::Logout { revoke } => now(login::logout(node, conn, revoke).await),
+        Request::Whoami => now(accounts::whoami(caller(conn)?)),
+        Request::Sync => now(accounts::sync(node, caller(conn)?).await),
+        Request::AddFriend { user } => now(friends::add(node, caller(conn)?, user).await),
+        Request::RemoveFriend { user } => now(friends::remove(node, caller(conn)?, user).await),
+        Request::CreateGroup { name, desc } => {
+            now(groups::create(node, caller(conn)?, name, desc).await)
+        }
+        Request::JoinGroup { group } => now(groups::join(node, caller(conn)?, group).await),
+        Request::QuitGroup { group } => now(groups::quit(node, caller(conn)?, group).await),
+        Request::DeleteGroup { group } => now(groups::delete(node, caller(conn)?, group).await),
+        Request::GroupMembers { group } => now(groups::members(node, caller(conn)?, group).await),
+        Request::Chat { to, text, cid } => {
+            messages::chat(node, caller(conn)?, to, text, cid).await?
+        }
+        Request::GroupChat { group, text, cid } => {
+            messages::group_chat(node, caller(conn)?, group, text, cid).await?
+        }
+        Request::Ack { ids } => messages::ack(node, caller(conn)?, ids).await?,
+        Request::History {
+            target,
+            before,
+            limit,
+        } => now(messages::history(node, caller(conn)?, target, before, limit).await),
+    })
+}
+
+/// The connection is gone: its session ends (friends hear of it when it
+/// was the user's last).
+pub async fn disconnect(node: &Node, conn: &mut Conn) {
+    if let Some(login) = conn.login.take() {
+        login::end_session(node, conn.sid, login).await;
+    }
+}
+
+/// Acts on what the cluster reports: friends of users whose node died hear
+/// they are offline; after a bus outage, local sessions get again the
+/// unacked messages that may have been published while it was down.
+pub async fn cluster_event(node: &Node, event: ClusterEvent) {
+    match event {
+        ClusterEvent::Announce(users) => {
+            for user in users {
+                presence::announce(node, user).await;
+            }
+        }
+        ClusterEvent::Recovered { since_ms } => {
+            replay::after_outage(node, crate::ids::first_id_at(since_ms)).await
+        }
+    }
 }

@@ -6,7 +6,6 @@
 //! cluster). Only this module contains SQL, and every value reaches the
 //! database as a bound parameter.
 
-mod inline;
 mod sql;
 
 pub use sql::{SqlStore, SqliteSync, StoreOptions};
@@ -94,13 +93,29 @@ pub struct GroupRow {
     pub creator: u64,
 }
 
+/// A group the user is in, and the user's role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub group: GroupRow,
+    pub role: Role,
+}
+
+/// Where a user's unacked messages end when a login reads them: the
+/// highest unacked id, and how many are at or below it. Messages committed
+/// later reach the session live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InboxMark {
+    pub upto: u64,
+    pub count: u64,
+}
+
 /// What a login shows: friends, groups with the user's role, and the
-/// inbox mark (highest unacked id, how many at or below it).
+/// inbox mark.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     pub friends: Vec<UserRow>,
-    pub groups: Vec<(GroupRow, Role)>,
-    pub inbox: (u64, u64),
+    pub groups: Vec<Membership>,
+    pub inbox: InboxMark,
 }
 
 /// Outcome of adding a friendship.
@@ -184,16 +199,20 @@ pub enum WriteOutcome {
     Acked,
 }
 
-/// The storage the services need. Implementations must be safe to share
+/// The storage the services need: one narrow trait per concern, each
+/// implemented by every backend. Implementations must be safe to share
 /// between all sessions of a node, and between nodes (MySQL).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    AccountStore + FriendStore + GroupStore + MessageStore + SlotStore + Send + Sync + 'static
+{
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
-    /// The highest message id stored, so a restarted node never reuses one.
-    async fn max_message_id(&self) -> Result<u64>;
+}
 
-    // Accounts and tokens.
+/// Accounts, tokens, and what a login reads.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     async fn create_user(&self, name: &str, pw_hash: &str, now_ms: u64) -> Result<u64>;
     async fn user(&self, id: u64) -> Result<Option<UserRow>>;
     /// The user and their password hash.
@@ -204,15 +223,24 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_token(&self, hash: &[u8]) -> Result<()>;
     /// Drops expired tokens; returns how many.
     async fn purge_tokens(&self, now_ms: u64) -> Result<u64>;
+    /// Friends, groups and inbox mark at once (a login needs all three;
+    /// one round trip instead of three).
+    async fn snapshot(&self, user: u64) -> Result<Snapshot>;
+}
 
-    // Friends.
+/// Friendships.
+#[async_trait]
+pub trait FriendStore: Send + Sync {
     async fn friend_ids(&self, user: u64) -> Result<Vec<u64>>;
     async fn are_friends(&self, a: u64, b: u64) -> Result<bool>;
     async fn add_friend(&self, a: u64, b: u64, now_ms: u64) -> Result<AddFriend>;
     /// Returns false when they were not friends.
     async fn remove_friend(&self, a: u64, b: u64) -> Result<bool>;
+}
 
-    // Groups.
+/// Groups and memberships.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
     async fn create_group(&self, creator: u64, name: &str, desc: &str, now_ms: u64) -> Result<u64>;
     async fn group(&self, id: u64) -> Result<Option<GroupRow>>;
     async fn join_group(&self, group: u64, user: u64, now_ms: u64) -> Result<Join>;
@@ -223,17 +251,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_group(&self, group: u64) -> Result<Vec<u64>>;
     async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>>;
     async fn member_ids(&self, group: u64) -> Result<Vec<u64>>;
+}
 
-    // Node slots (see ids.rs).
-    /// Takes a free (or expired, or already ours) slot until
-    /// `now_ms + lease_ms`; `None` when all are held.
-    async fn claim_slot(&self, owner: &str, now_ms: u64, lease_ms: u64) -> Result<Option<u16>>;
-    /// Extends our lease; false when the slot is no longer ours.
-    async fn renew_slot(&self, slot: u16, owner: &str, now_ms: u64, lease_ms: u64) -> Result<bool>;
-    /// Gives the slot back (clean shutdown).
-    async fn release_slot(&self, slot: u16, owner: &str) -> Result<()>;
-
-    // Messages.
+/// Messages, inboxes and history.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// The highest message id stored, so a restarted node never reuses one.
+    async fn max_message_id(&self) -> Result<u64>;
     /// Applies a batch in one transaction; on success every op has an
     /// outcome, in order.
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
@@ -247,9 +271,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Msg>>;
     /// A group's messages, newest first.
     async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
-    /// Friends, groups and inbox mark at once (a login needs all three;
-    /// one round trip instead of three).
-    async fn snapshot(&self, user: u64) -> Result<Snapshot>;
     /// Inbox messages with `after < id <= upto`, oldest first.
     async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>>;
+}
+
+/// Node slots (see ids.rs).
+#[async_trait]
+pub trait SlotStore: Send + Sync {
+    /// Takes a free (or expired, or already ours) slot until
+    /// `now_ms + lease_ms`; `None` when all are held.
+    async fn claim_slot(&self, owner: &str, now_ms: u64, lease_ms: u64) -> Result<Option<u16>>;
+    /// Extends our lease; false when the slot is no longer ours.
+    async fn renew_slot(&self, slot: u16, owner: &str, now_ms: u64, lease_ms: u64) -> Result<bool>;
+    /// Gives the slot back (clean shutdown).
+    async fn release_slot(&self, slot: u16, owner: &str) -> Result<()>;
 }

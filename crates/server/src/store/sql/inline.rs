@@ -13,10 +13,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chat_proto::Role;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{GroupRow, Snapshot, UserRow};
+use super::queries::common;
+use super::rows::SnapshotRow;
+use crate::store::{Snapshot, UserRow};
 
 thread_local! {
     /// One read-only connection per database file per thread.
@@ -63,7 +64,7 @@ impl InlineReads {
     /// The user a live token belongs to.
     pub fn token_user(&self, hash: &[u8], now_ms: u64) -> rusqlite::Result<Option<UserRow>> {
         self.with(|c| {
-            c.prepare_cached(super::sql::common::TOKEN_USER)?
+            c.prepare_cached(common::TOKEN_USER)?
                 .query_row(params![hash, now_ms as i64], |r| {
                     Ok(UserRow {
                         id: r.get::<_, i64>(0)? as u64,
@@ -74,37 +75,23 @@ impl InlineReads {
         })
     }
 
-    /// Friends, groups and inbox mark, as [`super::Store::snapshot`].
+    /// Friends, groups and inbox mark, as [`AccountStore::snapshot`](crate::store::AccountStore::snapshot).
     pub fn snapshot(&self, user: i64) -> rusqlite::Result<Snapshot> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(super::sql::common::SNAPSHOT)?;
-            let mut rows = stmt.query(params![user, user, user])?;
-            let mut snap = Snapshot::default();
-            while let Some(r) = rows.next()? {
-                let kind: i64 = r.get(0)?;
-                let id = r.get::<_, i64>(1)? as u64;
-                match kind {
-                    1 => snap.friends.push(UserRow {
-                        id,
-                        name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    }),
-                    2 => snap.groups.push((
-                        GroupRow {
-                            id,
-                            name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                            desc: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                            creator: r.get::<_, Option<i64>>(5)?.unwrap_or(0) as u64,
-                        },
-                        if r.get::<_, Option<i64>>(4)? == Some(1) {
-                            Role::Creator
-                        } else {
-                            Role::Member
-                        },
-                    )),
-                    _ => snap.inbox = (id, r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64),
-                }
-            }
-            Ok(snap)
+            let mut stmt = c.prepare_cached(common::SNAPSHOT)?;
+            let rows = stmt
+                .query_map(params![user, user, user], |r| {
+                    Ok(SnapshotRow {
+                        kind: r.get(0)?,
+                        id: r.get(1)?,
+                        name: r.get(2)?,
+                        descr: r.get(3)?,
+                        num: r.get(4)?,
+                        num2: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(SnapshotRow::decode(rows))
         })
     }
 }

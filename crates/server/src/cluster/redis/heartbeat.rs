@@ -1,0 +1,124 @@
+//! Liveness: every [`HEARTBEAT`] a node refreshes `{prefix}:alive:{n}` (with
+//! a short expiry) and its entry in the node set, recovers after an outage,
+//! and looks for dead nodes. When a node stops refreshing (kill -9), one of
+//! the others takes `{prefix}:reap:{n}` and removes the dead node from its
+//! users' presence hashes, reporting those who went offline.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use tokio_util::sync::CancellationToken;
+
+use super::RedisBus;
+use crate::cluster::{BusError, ClusterEvent};
+use crate::ids::now_ms;
+
+/// How often a node refreshes its liveness and looks for dead nodes.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long a node's liveness key lives without a refresh. A killed node's
+/// users go offline within about this plus one heartbeat.
+pub const ALIVE_TTL: Duration = Duration::from_secs(8);
+
+impl RedisBus {
+    /// Refreshes liveness and the node list.
+    pub(super) async fn beat(&self) -> Result<(), BusError> {
+        let mut conn = self.cmd.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.keys.alive(self.node))
+            .arg(now_ms())
+            .arg("PX")
+            .arg(ALIVE_TTL.as_millis() as u64)
+            .ignore()
+            .sadd(self.keys.nodes(), self.node)
+            .ignore();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Every HEARTBEAT: refresh liveness, recover after an outage, reap
+    /// dead nodes.
+    pub(super) async fn heartbeat(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.beat().await {
+                self.outage_began(&e.to_string());
+                continue;
+            }
+            if self.degraded.load(Ordering::Acquire)
+                && let Err(e) = self.recover().await
+            {
+                tracing::warn!(error = %e, "redis recovery incomplete; retrying");
+                continue;
+            }
+            if let Err(e) = self.reap_dead().await {
+                tracing::warn!(error = %e, "dead-node check failed");
+            }
+        }
+    }
+
+    /// Finds nodes whose liveness expired and reaps them.
+    async fn reap_dead(&self) -> Result<(), BusError> {
+        let mut conn = self.cmd.clone();
+        let nodes: Vec<u16> = conn.smembers(self.keys.nodes()).await?;
+        for n in nodes {
+            if n == self.node {
+                continue;
+            }
+            let alive: bool = conn.exists(self.keys.alive(n)).await?;
+            if alive {
+                continue;
+            }
+            // One reaper per dead node.
+            let lock: Option<String> = redis::cmd("SET")
+                .arg(self.keys.reap(n))
+                .arg(self.node)
+                .arg("NX")
+                .arg("PX")
+                .arg(30_000)
+                .query_async(&mut conn)
+                .await?;
+            if lock.is_none() {
+                continue;
+            }
+            tracing::warn!(
+                node = n,
+                "node stopped answering; marking its users offline"
+            );
+            self.reap(n).await?;
+            let _: () = conn.del(self.keys.reap(n)).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes node `n` from the presence of each of its users and reports
+    /// those who are now offline everywhere.
+    pub(super) async fn reap(&self, n: u16) -> Result<(), BusError> {
+        let mut conn = self.cmd.clone();
+        let users: Vec<u64> = conn.smembers(self.keys.node_users(n)).await?;
+        let mut gone = Vec::new();
+        for u in users {
+            let holders = self.remove_holder(&mut conn, n, u).await?;
+            if holders == 0 {
+                gone.push(u);
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.del(self.keys.node_users(n))
+            .ignore()
+            .srem(self.keys.nodes(), n)
+            .ignore();
+        pipe.query_async::<()>(&mut conn).await?;
+        if !gone.is_empty() {
+            let _ = self.events.send(ClusterEvent::Announce(gone));
+        }
+        Ok(())
+    }
+}

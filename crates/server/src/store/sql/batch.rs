@@ -1,0 +1,185 @@
+//! The writer's batch as one transaction: all new messages in a few
+//! multi-row INSERTs (conflicting `cid`s are skipped, then resolved row by
+//! row), all one-to-one inbox rows in a few more, group inbox rows by
+//! membership, and acks as a few DELETEs.
+
+use std::sync::atomic::Ordering;
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::bulk::{self, chunks, chunks_of};
+use super::dialect::{on, sql_id};
+use super::{Pools, SqlStore};
+use crate::store::{Result, StoreError, Stored, Target, WriteOp, WriteOutcome};
+
+impl SqlStore {
+    /// Applies one batch in one transaction, with multi-row statements:
+    /// all new messages in a few INSERTs (conflicting `cid`s are skipped
+    /// and resolved row by row), all one-to-one inbox rows in a few more,
+    /// and acks as one DELETE per user and chunk of ids.
+    pub(super) async fn write_batch_tx(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+        // Outcomes are filled in as they become known.
+        let mut out: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
+        // Messages to insert, by index in `ops`.
+        let mut fresh: Vec<usize> = Vec::new();
+        // Retries of a (sender, cid) seen earlier in this batch: (index, index of the first).
+        let mut retries: Vec<(usize, usize)> = Vec::new();
+        let mut first_cid: std::collections::HashMap<(u64, &str), usize> =
+            std::collections::HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                WriteOp::Msg(m) => match m.cid.as_deref() {
+                    Some(cid) => match first_cid.get(&(m.from, cid)) {
+                        Some(&first) => retries.push((i, first)),
+                        None => {
+                            first_cid.insert((m.from, cid), i);
+                            fresh.push(i);
+                        }
+                    },
+                    None => fresh.push(i),
+                },
+                WriteOp::Ack { .. } => out[i] = Some(WriteOutcome::Acked),
+            }
+        }
+        if self.wal_restart.swap(false, Ordering::Relaxed)
+            && let Pools::Sqlite { write, .. } = &self.pools
+        {
+            // Most frames are already copied by the checkpointer; this
+            // copies the rest and rewinds the WAL. It waits for readers only.
+            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(write)
+                .await?;
+        }
+        let msg = |i: usize| match &ops[i] {
+            WriteOp::Msg(m) => m,
+            // `fresh` holds only indexes of messages.
+            WriteOp::Ack { .. } => unreachable!("fresh holds messages only"),
+        };
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let mut inserted: Vec<usize> = Vec::with_capacity(fresh.len());
+            for chunk in chunks(&fresh) {
+                let sql = q::insert_messages(chunk.len());
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for &i in chunk {
+                    let m = msg(i);
+                    let (to, group) = match m.target {
+                        Target::User(u) => (Some(sql_id(u)), None),
+                        Target::Group(g) => (None, Some(sql_id(g))),
+                    };
+                    query = query
+                        .bind(sql_id(m.id))
+                        .bind(sql_id(m.from))
+                        .bind(to)
+                        .bind(group)
+                        .bind(m.text.as_str())
+                        .bind(m.cid.as_deref())
+                        .bind(m.ts as i64);
+                }
+                let done = query.execute(&mut *tx).await?.rows_affected();
+                if done as usize == chunk.len() {
+                    inserted.extend_from_slice(chunk);
+                    continue;
+                }
+                // Some cid was sent before: find which rows went in.
+                for &i in chunk {
+                    let m = msg(i);
+                    let ours = sqlx::query(q::MSG_EXISTS)
+                        .bind(sql_id(m.id))
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if ours {
+                        inserted.push(i);
+                        continue;
+                    }
+                    let row = sqlx::query(q::MSG_BY_CID)
+                        .bind(sql_id(m.from))
+                        .bind(m.cid.as_deref())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let id = row.try_get::<i64, _>(0)? as u64;
+                    let ts = row.try_get::<i64, _>(1)? as u64;
+                    out[i] = Some(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
+                }
+            }
+            // Inbox rows: one-to-one in bulk, groups by membership.
+            // Rows in key order, so that concurrent writers (other nodes)
+            // lock them in the same order and rarely deadlock.
+            let mut direct: Vec<usize> = inserted
+                .iter()
+                .copied()
+                .filter(|&i| matches!(msg(i).target, Target::User(_)))
+                .collect();
+            direct.sort_by_key(|&i| match msg(i).target {
+                Target::User(u) => (u, msg(i).id),
+                Target::Group(_) => (0, 0),
+            });
+            for chunk in chunks(&direct) {
+                let mut query = sqlx::query(AssertSqlSafe(q::insert_inbox(chunk.len())));
+                for &i in chunk {
+                    let m = msg(i);
+                    if let Target::User(u) = m.target {
+                        query = query.bind(sql_id(u)).bind(sql_id(m.id));
+                        out[i] = Some(WriteOutcome::Msg(Stored::New {
+                            recipients: vec![u],
+                        }));
+                    }
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for &i in &inserted {
+                let m = msg(i);
+                let Target::Group(g) = m.target else { continue };
+                let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                    .bind(sql_id(g))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query(q::INSERT_GROUP_INBOX)
+                    .bind(sql_id(m.id))
+                    .bind(sql_id(g))
+                    .bind(sql_id(m.from))
+                    .execute(&mut *tx)
+                    .await?;
+                let recipients = ids
+                    .into_iter()
+                    .map(|v| v as u64)
+                    .filter(|&u| u != m.from)
+                    .collect();
+                out[i] = Some(WriteOutcome::Msg(Stored::New { recipients }));
+            }
+            let mut acked: Vec<(u64, u64)> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Ack { user, ids } => Some(ids.iter().map(move |&id| (*user, id))),
+                    WriteOp::Msg(_) => None,
+                })
+                .flatten()
+                .collect();
+            acked.sort_unstable();
+            for chunk in chunks_of(&acked, bulk::MAX_ACKS) {
+                let mut query = sqlx::query(AssertSqlSafe(q::delete_inbox(chunk.len())));
+                for &(user, id) in chunk {
+                    query = query.bind(sql_id(user)).bind(sql_id(id));
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        })?;
+        // A retry inside the batch answers like its first: the original if
+        // that one was new, or whatever the first resolved to.
+        for (i, first) in retries {
+            out[i] = Some(match &out[first] {
+                Some(WriteOutcome::Msg(Stored::New { .. })) => {
+                    let m = msg(first);
+                    WriteOutcome::Msg(Stored::Duplicate { id: m.id, ts: m.ts })
+                }
+                other => other.clone().unwrap_or(WriteOutcome::Acked),
+            });
+        }
+        out.into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Internal("a batch op got no outcome".into())))
+            .collect()
+    }
+}

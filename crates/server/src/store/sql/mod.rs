@@ -1,0 +1,225 @@
+//! [`SqlStore`]: the [`Store`](super::Store) on SQLite or MySQL/MariaDB
+//! through sqlx.
+//!
+//! The two backends share their code: each method body is written once and
+//! compiled once per backend by the [`on!`](dialect::on) macro, which binds
+//! the concrete pool and the module of SQL constants for that dialect. No
+//! SQL is built at run time; every value is a bound parameter.
+//!
+//! SQLite allows one writer at a time, so its store keeps two pools: one
+//! connection for writes and a few for reads (WAL lets reads run beside the
+//! writer). MySQL uses one pool for both.
+//!
+//! The pieces, by concern:
+//! - [`options`]: durability and pool settings;
+//! - [`url`]: reading `--db` URLs, hiding their passwords;
+//! - [`dialect`]: what differs between the backends;
+//! - [`queries`] and [`bulk`]: every statement;
+//! - [`migrate`]: the schema, per dialect;
+//! - [`rows`]: row decoders;
+//! - [`inline`]: the login's SQLite reads on the calling thread;
+//! - [`checkpoint`]: the WAL checkpointer;
+//! - [`batch`]: the writer's batched transaction;
+//! - [`accounts`], [`friends`], [`groups`], [`messages`], [`slots`]: the
+//!   store traits, one file each.
+
+mod dialect;
+
+mod accounts;
+mod batch;
+mod bulk;
+mod checkpoint;
+mod friends;
+mod groups;
+mod inline;
+mod messages;
+mod migrate;
+mod options;
+mod queries;
+mod rows;
+mod slots;
+mod url;
+
+pub use options::{SqliteSync, StoreOptions};
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio_util::sync::CancellationToken;
+
+use async_trait::async_trait;
+
+use dialect::on;
+
+use super::{Result, Store, StoreError};
+
+/// The connections of one backend.
+pub(crate) enum Pools {
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// One connection that moves the WAL into the database file.
+        checkpoints: SqlitePool,
+    },
+    Mysql(MySqlPool),
+}
+
+/// The SQL store. Cheap to share behind an `Arc`.
+pub struct SqlStore {
+    pools: Pools,
+    /// Hot reads on the calling thread (SQLite only).
+    inline: Option<inline::InlineReads>,
+    /// Stops the background checkpointer (SQLite).
+    stop: CancellationToken,
+    /// Set by the checkpointer when the writer should restart the WAL.
+    wal_restart: Arc<AtomicBool>,
+    /// What `--db` named, without credentials, for logs.
+    description: String,
+}
+
+impl SqlStore {
+    /// Opens the store named by `url` (`sqlite://PATH` or
+    /// `mysql://user:pass@host:port/db`), creating an SQLite file and its
+    /// folder when missing, and runs the migrations.
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<SqlStore> {
+        let description = url::redact(url);
+        let stop = CancellationToken::new();
+        let wal_restart = Arc::new(AtomicBool::new(false));
+        let (pools, inline) = if let Some(path) = url::sqlite_path(url) {
+            let pools = open_sqlite(path, opts, &wal_restart, &stop).await?;
+            (pools, Some(inline::InlineReads::new(path)))
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            (open_mysql(url, opts).await?, None)
+        } else {
+            return Err(StoreError::Internal(format!(
+                "unsupported --db URL {description}: use sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB"
+            )));
+        };
+        Ok(SqlStore {
+            pools,
+            inline,
+            stop,
+            wal_restart,
+            description,
+        })
+    }
+
+    /// The store's URL without credentials.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Closes every connection (after a final flush).
+    pub async fn close(&self) {
+        self.stop.cancel();
+        match &self.pools {
+            Pools::Sqlite {
+                read,
+                write,
+                checkpoints,
+            } => {
+                read.close().await;
+                write.close().await;
+                // The checkpointer closes its pool after a last checkpoint.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while !checkpoints.is_closed() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            Pools::Mysql(p) => p.close().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        on!(self, read, |p, q| {
+            sqlx::query(q::PING).execute(p).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Opens (creating when missing) an SQLite file in WAL mode, migrates it,
+/// and starts its checkpointer.
+async fn open_sqlite(
+    path: &str,
+    opts: &StoreOptions,
+    wal_restart: &Arc<AtomicBool>,
+    stop: &CancellationToken,
+) -> Result<Pools> {
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match opts.sqlite_sync {
+            SqliteSync::Full => SqliteSynchronous::Full,
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(false)
+        // Index pages stay in memory instead of being read back
+        // through the kernel on every insert.
+        .pragma("cache_size", "-65536")
+        .pragma("journal_size_limit", "67108864");
+    // The writer never checkpoints inside a commit (that doubled the
+    // time of every other commit); a background task does it.
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(opts.acquire_timeout)
+        .test_before_acquire(false)
+        .connect_with(connect.clone().pragma("wal_autocheckpoint", "0"))
+        .await?;
+    migrate::sqlite_migrator()
+        .run(&write)
+        .await
+        .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(opts.pool_size.max(1))
+        .acquire_timeout(opts.acquire_timeout)
+        .connect_with(connect.clone())
+        .await?;
+    let checkpoints = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect)
+        .await?;
+    tokio::spawn(checkpoint::checkpoint_loop(
+        checkpoints.clone(),
+        wal_restart.clone(),
+        stop.clone(),
+    ));
+    Ok(Pools::Sqlite {
+        read,
+        write,
+        checkpoints,
+    })
+}
+
+/// Connects to MySQL/MariaDB and migrates the schema.
+async fn open_mysql(url: &str, opts: &StoreOptions) -> Result<Pools> {
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let connect = MySqlConnectOptions::from_str(&url)
+        .map_err(|e| StoreError::Internal(format!("bad --db URL: {e}")))?
+        .charset("utf8mb4");
+    let pool = MySqlPoolOptions::new()
+        .max_connections(opts.pool_size.max(2))
+        .acquire_timeout(opts.acquire_timeout)
+        .connect_with(connect)
+        .await?;
+    migrate::migrate_mysql(&pool).await?;
+    Ok(Pools::Mysql(pool))
+}
