@@ -169,30 +169,6 @@ pub enum Request {
     },
 }
 
-impl Request {
-    pub fn op(&self) -> Op {
-        match self {
-            Request::Ping => Op::Ping,
-            Request::Register { .. } => Op::Register,
-            Request::Login { .. } => Op::Login,
-            Request::Logout { .. } => Op::Logout,
-            Request::Whoami => Op::Whoami,
-            Request::Sync => Op::Sync,
-            Request::AddFriend { .. } => Op::AddFriend,
-            Request::RemoveFriend { .. } => Op::RemoveFriend,
-            Request::Chat { .. } => Op::Chat,
-            Request::CreateGroup { .. } => Op::CreateGroup,
-            Request::JoinGroup { .. } => Op::JoinGroup,
-            Request::QuitGroup { .. } => Op::QuitGroup,
-            Request::DeleteGroup { .. } => Op::DeleteGroup,
-            Request::GroupMembers { .. } => Op::GroupMembers,
-            Request::GroupChat { .. } => Op::GroupChat,
-            Request::History { .. } => Op::History,
-            Request::Ack { .. } => Op::Ack,
-        }
-    }
-}
-
 /// A request with its id, as a client sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestFrame {

@@ -261,3 +261,107 @@ impl OutboxReceiver {
         outbox.written(n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &'static str, msg_id: Option<u64>) -> OutFrame {
+        OutFrame {
+            bytes: Bytes::from_static(text.as_bytes()),
+            msg_id,
+        }
+    }
+
+    async fn drain(rx: &mut OutboxReceiver, outbox: &Outbox) -> Vec<u8> {
+        let mut buf = Vec::new();
+        while outbox.queued_bytes() > 0 {
+            let before = buf.len();
+            assert_eq!(rx.next_batch(outbox, &mut buf, 1 << 20).await, Next::Write);
+            rx.ack_written(outbox, buf.len() - before);
+        }
+        buf
+    }
+
+    #[tokio::test]
+    async fn frames_go_out_in_order_many_per_write() {
+        let (outbox, mut rx) = Outbox::new(1024);
+        for s in ["a\n", "b\n", "c\n"] {
+            assert!(outbox.push(Bytes::from_static(s.as_bytes())));
+        }
+        let mut buf = Vec::new();
+        assert_eq!(rx.next_batch(&outbox, &mut buf, 1024).await, Next::Write);
+        assert_eq!(buf, b"a\nb\nc\n");
+        rx.ack_written(&outbox, buf.len());
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_reader_past_the_limit_overflows_and_closes() {
+        let (outbox, mut rx) = Outbox::new(8);
+        assert!(outbox.push(Bytes::from_static(b"12345\n")));
+        assert!(
+            !outbox.push(Bytes::from_static(b"6789\n")),
+            "over the limit"
+        );
+        assert!(outbox.overflowed() && outbox.is_closed());
+        assert!(!outbox.push(Bytes::from_static(b"x")), "closed for good");
+        let mut buf = Vec::new();
+        assert_eq!(rx.next_batch(&outbox, &mut buf, 64).await, Next::Overflowed);
+        // Waiters wake at once.
+        outbox.wait_overflow().await;
+        outbox.wait_closed().await;
+    }
+
+    #[tokio::test]
+    async fn a_closed_queue_still_writes_what_it_holds() {
+        let (outbox, mut rx) = Outbox::new(64);
+        outbox.push(Bytes::from_static(b"last\n"));
+        outbox.close();
+        let mut buf = Vec::new();
+        assert_eq!(rx.next_batch(&outbox, &mut buf, 64).await, Next::Write);
+        assert_eq!(buf, b"last\n");
+        rx.ack_written(&outbox, buf.len());
+        assert_eq!(rx.next_batch(&outbox, &mut buf, 64).await, Next::Closed);
+    }
+
+    #[tokio::test]
+    async fn held_events_follow_the_replay_without_its_messages() {
+        let (outbox, mut rx) = Outbox::new(1024);
+        outbox.hold();
+        assert!(outbox.push_event(frame("m1\n", Some(1))));
+        assert!(outbox.push_event(frame("p\n", None)));
+        assert!(outbox.push_event(frame("m2\n", Some(2))));
+        // Replies and the replay go straight out while events are held.
+        outbox.push(Bytes::from_static(b"reply\n"));
+        outbox.push(Bytes::from_static(b"m1\n"));
+        outbox.release(&HashSet::from([1]));
+        assert_eq!(drain(&mut rx, &outbox).await, b"reply\nm1\np\nm2\n");
+        // After the release events go straight out again.
+        outbox.push_event(frame("m3\n", Some(3)));
+        assert_eq!(drain(&mut rx, &outbox).await, b"m3\n");
+    }
+
+    #[tokio::test]
+    async fn held_events_count_against_the_limit() {
+        let (outbox, _rx) = Outbox::new(6);
+        outbox.hold();
+        assert!(outbox.push_event(frame("1234\n", None)));
+        assert!(!outbox.push_event(frame("5678\n", None)));
+        assert!(outbox.overflowed());
+    }
+
+    #[tokio::test]
+    async fn a_paced_writer_waits_for_the_reader() {
+        let (outbox, mut rx) = Outbox::new(1024);
+        outbox.push(Bytes::from_static(b"0123456789\n"));
+        let waiting = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.wait_below(4).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "11 bytes queued, more than 4");
+        drain(&mut rx, &outbox).await;
+        waiting.await.unwrap();
+    }
+}

@@ -102,7 +102,7 @@ impl Server {
         let router = Router::new(hub, bus, cache);
         let writer_stop = CancellationToken::new();
         let (writer, writer_task) = Writer::start(
-            dyn_store.clone(),
+            store.clone(),
             ids,
             router.clone(),
             config.write_batch,

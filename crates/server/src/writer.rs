@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ids::{IdGen, now_ms};
 use crate::router::Router;
-use crate::store::{NewMsg, Store, StoreError, Stored, Target, WriteOp, WriteOutcome};
+use crate::store::{BatchStore, NewMsg, StoreError, Stored, Target, WriteOp, WriteOutcome};
 
 /// How often a batch that lost a deadlock is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -60,7 +60,7 @@ impl Writer {
     /// Starts the writer task. It runs until `stop` is cancelled and its
     /// queue is empty.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn BatchStore>,
         ids: Arc<IdGen>,
         router: Router,
         max_batch: usize,
@@ -106,7 +106,7 @@ enum Waiter {
 type Finished = Vec<(Waiter, WriteOp, Result<WriteOutcome, StoreError>)>;
 
 async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn BatchStore>,
     ids: Arc<IdGen>,
     router: Router,
     mut rx: mpsc::Receiver<Job>,
@@ -156,7 +156,7 @@ async fn finish_batches(router: Router, mut rx: mpsc::UnboundedReceiver<Finished
 
 /// Commits one batch. On a batch failure that is not an outage, each op is
 /// retried alone so one bad row cannot fail its neighbours.
-async fn commit(store: &dyn Store, ids: &IdGen, jobs: impl Iterator<Item = Job>) -> Finished {
+async fn commit(store: &dyn BatchStore, ids: &IdGen, jobs: impl Iterator<Item = Job>) -> Finished {
     let ts = now_ms();
     let (waiters, ops): (Vec<Waiter>, Vec<WriteOp>) = jobs
         .map(|j| match j {
@@ -257,5 +257,150 @@ fn finish(router: &Router, waiter: Waiter, op: WriteOp, outcome: Result<WriteOut
         Waiter::Ack(tx) => {
             let _ = tx.send(outcome.map(|_| Done::Acked));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::cache::RelCache;
+    use crate::cluster::local::LocalBus;
+    use crate::hub::Hub;
+    use crate::store::{
+        AccountStore, FriendStore, MessageStore, Result, SqlStore, SqliteSync, StoreOptions,
+    };
+
+    /// A real SQLite store whose next batches fail as the test says: a
+    /// fault injector in front of the database, not a stand-in for it.
+    struct Faulty {
+        store: SqlStore,
+        /// Errors the next batches get, in order, before reaching SQLite.
+        faults: Mutex<Vec<StoreError>>,
+        /// The size of every batch that reached the database.
+        seen: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl BatchStore for Faulty {
+        async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+            let fault = {
+                let mut f = self.faults.lock().unwrap();
+                (!f.is_empty()).then(|| f.remove(0))
+            };
+            if let Some(e) = fault {
+                return Err(e);
+            }
+            self.seen.lock().unwrap().push(ops.len());
+            self.store.write_batch(ops).await
+        }
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        store: Arc<Faulty>,
+        writer: Writer,
+        users: (u64, u64),
+    }
+
+    async fn rig(faults: Vec<StoreError>) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let opts = StoreOptions {
+            sqlite_sync: SqliteSync::Normal,
+            ..StoreOptions::default()
+        };
+        let store = SqlStore::open(&url, &opts).await.unwrap();
+        let a = store.create_user("a", "x", 1).await.unwrap();
+        let b = store.create_user("b", "x", 1).await.unwrap();
+        store.add_friend(a, b, 1).await.unwrap();
+        let store = Arc::new(Faulty {
+            store,
+            faults: Mutex::new(faults),
+            seen: Mutex::new(Vec::new()),
+        });
+        let hub = Arc::new(Hub::new());
+        let router = Router::new(
+            hub.clone(),
+            Arc::new(LocalBus::new(hub)),
+            Arc::new(RelCache::new(16)),
+        );
+        let (writer, _task) = Writer::start(
+            store.clone(),
+            Arc::new(IdGen::new(0, 0)),
+            router,
+            64,
+            CancellationToken::new(),
+        );
+        Rig {
+            _dir: dir,
+            store,
+            writer,
+            users: (a, b),
+        }
+    }
+
+    fn draft(from: u64, to: u64, text: &str) -> Draft {
+        Draft {
+            from,
+            target: Target::User(to),
+            text: text.into(),
+            cid: None,
+            origin_sid: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_lost_a_deadlock_is_run_again() {
+        let r = rig(vec![
+            StoreError::Conflict("deadlock".into()),
+            StoreError::Conflict("deadlock".into()),
+        ])
+        .await;
+        let (a, b) = r.users;
+        let pending = r.writer.send(draft(a, b, "hi")).await.unwrap();
+        let done = pending.await.unwrap().unwrap();
+        assert!(matches!(done, Done::Msg { .. }));
+        assert_eq!(*r.store.seen.lock().unwrap(), vec![1]);
+        let stored = r
+            .store
+            .store
+            .inbox_page(b, 0, crate::ids::MAX_ID, 10)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1, "stored once, after two lost deadlocks");
+    }
+
+    #[tokio::test]
+    async fn conflicts_past_the_retries_answer_unavailable() {
+        let faults = (0..=CONFLICT_RETRIES)
+            .map(|_| StoreError::Conflict("deadlock".into()))
+            .collect();
+        let r = rig(faults).await;
+        let (a, b) = r.users;
+        let pending = r.writer.send(draft(a, b, "hi")).await.unwrap();
+        let err = pending.await.unwrap().unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(r.store.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_is_retried_one_by_one() {
+        let r = rig(vec![StoreError::Internal("one bad row".into())]).await;
+        let (a, b) = r.users;
+        // Queue three before the writer task runs (the test runtime has one
+        // thread and these sends do not yield), so they share one batch.
+        let mut pending = Vec::new();
+        for text in ["1", "2", "3"] {
+            pending.push(r.writer.send(draft(a, b, text)).await.unwrap());
+        }
+        for p in pending {
+            assert!(matches!(p.await.unwrap(), Ok(Done::Msg { .. })));
+        }
+        // The batch of three failed; each op then went alone.
+        assert_eq!(*r.store.seen.lock().unwrap(), vec![1, 1, 1]);
     }
 }

@@ -204,7 +204,7 @@ pub enum WriteOutcome {
 /// between all sessions of a node, and between nodes (MySQL).
 #[async_trait]
 pub trait Store:
-    AccountStore + FriendStore + GroupStore + MessageStore + SlotStore + Send + Sync + 'static
+    AccountStore + FriendStore + GroupStore + MessageStore + BatchStore + SlotStore + 'static
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
@@ -258,9 +258,6 @@ pub trait GroupStore: Send + Sync {
 pub trait MessageStore: Send + Sync {
     /// The highest message id stored, so a restarted node never reuses one.
     async fn max_message_id(&self) -> Result<u64>;
-    /// Applies a batch in one transaction; on success every op has an
-    /// outcome, in order.
-    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
     /// One-to-one messages between `a` and `b`, newest first.
     async fn history_with(
         &self,
@@ -273,6 +270,14 @@ pub trait MessageStore: Send + Sync {
     async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
     /// Inbox messages with `after < id <= upto`, oldest first.
     async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>>;
+}
+
+/// The batching writer's one transaction.
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Applies a batch in one transaction; on success every op has an
+    /// outcome, in order.
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
 }
 
 /// Node slots (see ids.rs).

@@ -5,19 +5,21 @@
 
 use std::sync::atomic::Ordering;
 
+use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::bulk::{self, chunks, chunks_of};
 use super::dialect::{on, sql_id};
 use super::{Pools, SqlStore};
-use crate::store::{Result, StoreError, Stored, Target, WriteOp, WriteOutcome};
+use crate::store::{BatchStore, Result, StoreError, Stored, Target, WriteOp, WriteOutcome};
 
-impl SqlStore {
+#[async_trait]
+impl BatchStore for SqlStore {
     /// Applies one batch in one transaction, with multi-row statements:
     /// all new messages in a few INSERTs (conflicting `cid`s are skipped
     /// and resolved row by row), all one-to-one inbox rows in a few more,
     /// and acks as one DELETE per user and chunk of ids.
-    pub(super) async fn write_batch_tx(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
         // Outcomes are filled in as they become known.
         let mut out: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
         // Messages to insert, by index in `ops`.

@@ -1,5 +1,5 @@
-//! Messages on SQL: the writer's batches (in [`super::batch`]), history
-//! and the inbox.
+//! Messages on SQL: history and the inbox (the writer's batches are in
+//! [`super::batch`]).
 
 use async_trait::async_trait;
 use chat_proto::Msg;
@@ -7,7 +7,7 @@ use chat_proto::Msg;
 use super::SqlStore;
 use super::dialect::{on, sql_id};
 use super::rows::msg_from_row;
-use crate::store::{MessageStore, Result, WriteOp, WriteOutcome};
+use crate::store::{MessageStore, Result};
 
 #[async_trait]
 impl MessageStore for SqlStore {
@@ -16,10 +16,6 @@ impl MessageStore for SqlStore {
             let v: Option<i64> = sqlx::query_scalar(q::MAX_MESSAGE_ID).fetch_one(p).await?;
             Ok(v.unwrap_or(0) as u64)
         })
-    }
-
-    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
-        self.write_batch_tx(ops).await
     }
 
     async fn history_with(
