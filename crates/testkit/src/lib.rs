@@ -544,28 +544,27 @@ pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
     Ok(child)
 }
 
+/// The project's one nginx config, `deploy/nginx/nginx.conf`.
+pub const NGINX_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx/nginx.conf");
+
 /// Starts nginx in the foreground on a private prefix `dir`, balancing
-/// 127.0.0.1:`listen` over the `upstreams` ports (the shipped
-/// deploy/nginx config, with these ports).
+/// 127.0.0.1:`listen` over the `upstreams` ports: the shipped
+/// deploy/nginx config, copied into `dir` with this test's `nodes.conf`
+/// and `listen.conf` beside it.
 pub async fn spawn_nginx(
     nginx: &str,
     dir: &std::path::Path,
     listen: u16,
     upstreams: &[u16],
 ) -> anyhow::Result<Child> {
-    let servers: String = upstreams
+    let nodes: String = upstreams
         .iter()
-        .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
+        .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
         .collect();
-    let conf = format!(
-        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
-         daemon off;\nmaster_process off;\nworker_processes 1;\npid nginx.pid;\nerror_log error.log notice;\n\
-         events {{ worker_connections 4096; }}\n\
-         stream {{\n    upstream chat_nodes {{\n{servers}    }}\n    server {{\n        listen 127.0.0.1:{listen};\n\
-         proxy_pass chat_nodes;\n        proxy_connect_timeout 1s;\n        proxy_timeout 10m;\n        tcp_nodelay on;\n    }}\n}}\n"
-    );
+    std::fs::write(dir.join("nodes.conf"), nodes)?;
+    std::fs::write(dir.join("listen.conf"), format!("listen 127.0.0.1:{listen};\n"))?;
     let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf)?;
+    std::fs::copy(NGINX_CONF, &path).context("cannot copy deploy/nginx/nginx.conf")?;
     let child = std::process::Command::new(nginx)
         .arg("-p")
         .arg(dir)
@@ -573,6 +572,7 @@ pub async fn spawn_nginx(
         .arg(dir.join("error.log"))
         .arg("-c")
         .arg(&path)
+        .args(["-g", "daemon off; master_process off;"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
