@@ -2,12 +2,10 @@
 //! right code and carries on; strings that look like SQL or use all of
 //! Unicode are stored and returned exactly; framing edge cases work.
 
-mod common;
-
 use std::time::Duration;
 
+use chat_testkit::fixture::*;
 use chat_testkit::{TestClient, TestServer};
-use common::*;
 use serde_json::{Value, json};
 
 /// Sends `line` (a newline is added) and returns the one reply.

@@ -2,14 +2,12 @@
 //! the default data folder, a readable error for a bad store URL, and a
 //! clean exit on SIGTERM with the data on disk.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use chat_testkit::fixture::*;
 use chat_testkit::{Child, TestClient};
-use common::*;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatserver");

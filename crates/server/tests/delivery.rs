@@ -2,10 +2,8 @@
 //! pushed after every login until acked, oldest first; `cid` retries are
 //! idempotent; one sender's messages arrive in order.
 
-mod common;
-
+use chat_testkit::fixture::*;
 use chat_testkit::{TestClient, TestServer};
-use common::*;
 use serde_json::{Value, json};
 
 /// Logs in `id` on a new connection and reads the login reply followed by
@@ -146,11 +144,13 @@ async fn a_client_that_drops_mid_replay_gets_everything_next_time() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acking_unknown_or_foreign_ids_is_ignored() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let (mut a, _) = user(&server, "alice").await?;
-    let (mut b, idb) = user(&server, "bob").await?;
-    let (mut c, _) = user(&server, "carol").await?;
-    befriend(&mut a, &mut b).await?;
-    befriend(&mut a, &mut c).await?;
+    let Trio {
+        mut a,
+        mut b,
+        mut c,
+        idb,
+        ..
+    } = Trio::new(&server).await?;
     b.ok(json!({"op": "logout"})).await?;
     let to_bob = chat(&mut a, idb, "for bob").await?;
     // Carol acks bob's message and ids that do not exist; alice (the

@@ -1,10 +1,8 @@
 //! Every error code of the contract, triggered the way a new user would
 //! trigger it, and each failed request checked to have changed nothing.
 
-mod common;
-
 use chat_testkit::TestServer;
-use common::*;
+use chat_testkit::fixture::*;
 use serde_json::{Value, json};
 
 /// Checks a failure reply: `ok: false`, the code, and an error text.

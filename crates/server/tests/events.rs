@@ -2,10 +2,8 @@
 //! every session of the recipient and the sender's other sessions, and the
 //! friendship events on every session of the other side.
 
-mod common;
-
 use chat_testkit::TestServer;
-use common::*;
+use chat_testkit::fixture::*;
 use serde_json::{Value, json};
 
 /// Waits for a presence event saying `user` is `online`; skips presence

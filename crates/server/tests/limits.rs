@@ -2,12 +2,10 @@
 //! readers, request rate, idle connections, password guessing, and the
 //! number of connections. Each limit is set small so the test is quick.
 
-mod common;
-
 use std::time::Duration;
 
+use chat_testkit::fixture::*;
 use chat_testkit::{TestClient, TestServer, WAIT};
-use common::*;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 

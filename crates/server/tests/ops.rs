@@ -1,10 +1,8 @@
 //! Every operation of the contract, done the way a client does it, with
 //! the reply fields the contract documents and the events others see.
 
-mod common;
-
 use chat_testkit::TestServer;
-use common::*;
+use chat_testkit::fixture::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,12 +443,16 @@ async fn delete_group_tells_members_but_not_the_deleter() -> anyhow::Result<()> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_members_lists_roles_and_presence() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let (mut a, ida) = user(&server, "alice").await?;
-    let (mut b, idb) = user(&server, "bob").await?;
-    let (mut c, idc) = user(&server, "carol").await?;
-    let gid = group(&mut a, "club").await?;
-    b.ok(json!({"op": "join_group", "group": gid})).await?;
-    c.ok(json!({"op": "join_group", "group": gid})).await?;
+    let Trio {
+        a: _alice_stays_online,
+        mut b,
+        mut c,
+        ida,
+        idb,
+        idc,
+        gid,
+        ..
+    } = Trio::new(&server).await?;
     c.ok(json!({"op": "logout"})).await?;
 
     let r = b.ok(json!({"op": "group_members", "group": gid})).await?;

@@ -1,10 +1,8 @@
 //! Durability across a graceful restart on the same SQLite file, and what
 //! clients see while the server shuts down.
 
-mod common;
-
+use chat_testkit::fixture::*;
 use chat_testkit::{TestClient, TestServer};
-use common::*;
 use serde_json::{Value, json};
 
 /// Stops `server` gracefully and starts a new one on the same file.

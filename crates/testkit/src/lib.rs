@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 
 use chatserver::{Config, Server};
 
+pub mod fixture;
+
 /// Settings for a test node on 127.0.0.1:0 with the given store: every
 /// default as `--help` shows it (no environment variable is read), argon2
 /// made cheap, SQLite commits without fsync.
@@ -562,7 +564,10 @@ pub async fn spawn_nginx(
         .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
         .collect();
     std::fs::write(dir.join("nodes.conf"), nodes)?;
-    std::fs::write(dir.join("listen.conf"), format!("listen 127.0.0.1:{listen};\n"))?;
+    std::fs::write(
+        dir.join("listen.conf"),
+        format!("listen 127.0.0.1:{listen};\n"),
+    )?;
     let path = dir.join("nginx.conf");
     std::fs::copy(NGINX_CONF, &path).context("cannot copy deploy/nginx/nginx.conf")?;
     let child = std::process::Command::new(nginx)

@@ -1,10 +1,9 @@
 //! Helpers shared by the black-box suites: short ways to set up friends and
-//! groups, and to read events up to a known marker instead of sleeping.
+//! groups (and [`Trio`], the set-up most suites start from), and to read
+//! events up to a known marker instead of sleeping.
 
-#![allow(dead_code)]
-
+use crate::{TestClient, TestServer};
 use anyhow::{Context, bail};
-use chat_testkit::{TestClient, TestServer};
 use serde_json::{Value, json};
 
 /// The password `TestClient::signup` uses.
@@ -162,4 +161,47 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The set-up most suites start from: alice, bob and carol signed up on
+/// one server; alice is friends with bob and with carol; alice created the
+/// group "club", which bob and carol joined. The events of the set-up are
+/// consumed, so each client starts with nothing pending.
+pub struct Trio {
+    pub a: TestClient,
+    pub b: TestClient,
+    pub c: TestClient,
+    pub ida: u64,
+    pub idb: u64,
+    pub idc: u64,
+    /// The group "club".
+    pub gid: u64,
+}
+
+impl Trio {
+    pub async fn new(server: &TestServer) -> anyhow::Result<Trio> {
+        let (mut a, ida) = user(server, "alice").await?;
+        let (mut b, idb) = user(server, "bob").await?;
+        let (mut c, idc) = user(server, "carol").await?;
+        befriend(&mut a, &mut b).await?;
+        befriend(&mut a, &mut c).await?;
+        let gid = group(&mut a, "club").await?;
+        b.ok(json!({"op": "join_group", "group": gid})).await?;
+        c.ok(json!({"op": "join_group", "group": gid})).await?;
+        // alice hears of both joins, bob of carol's.
+        for (client, joins) in [(&mut a, 2), (&mut b, 1)] {
+            for _ in 0..joins {
+                client.event_of("member_joined").await?;
+            }
+        }
+        Ok(Trio {
+            a,
+            b,
+            c,
+            ida,
+            idb,
+            idc,
+            gid,
+        })
+    }
 }
