@@ -76,10 +76,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_BURST", default_value_t = 4000)]
     pub burst: u32,
 
-    /// Seconds without any frame from the client before the server closes
-    /// the connection.
+    /// Seconds without a complete frame from the client before the server
+    /// closes the connection (bytes that do not finish a frame do not
+    /// count).
     #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = 300)]
     pub idle_timeout: u64,
+
+    /// Seconds a frame may take from its first byte to its end; a client
+    /// that trickles a frame slower than this is disconnected.
+    #[arg(long, env = "CHAT_FRAME_TIMEOUT", default_value_t = 30)]
+    pub frame_timeout: u64,
 
     /// Failed logins allowed on one connection before it is closed.
     #[arg(long, env = "CHAT_MAX_FAILED_LOGINS", default_value_t = 5)]
@@ -135,6 +141,10 @@ impl Config {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout.max(1))
+    }
+
+    pub fn frame_timeout(&self) -> Duration {
+        Duration::from_secs(self.frame_timeout.max(1))
     }
 
     pub fn token_ttl(&self) -> Duration {

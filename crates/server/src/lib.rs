@@ -37,6 +37,7 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod store;
+pub mod tcp;
 pub mod writer;
 
 pub use config::Config;

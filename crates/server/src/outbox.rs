@@ -11,10 +11,11 @@
 //! events follow, minus those the replay already carried.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 
 /// One encoded frame, and the message id when it is a `msg` event.
@@ -52,7 +53,7 @@ pub struct OutboxReceiver {
 
 impl Outbox {
     /// A queue that closes when more than `limit` bytes wait.
-    pub fn new(limit: usize) -> (std::sync::Arc<Outbox>, OutboxReceiver) {
+    pub fn new(limit: usize) -> (Arc<Outbox>, OutboxReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
         let outbox = Outbox {
             tx,
@@ -65,7 +66,7 @@ impl Outbox {
             holding: AtomicBool::new(false),
             held: Mutex::new(None),
         };
-        (std::sync::Arc::new(outbox), OutboxReceiver { rx })
+        (Arc::new(outbox), OutboxReceiver { rx })
     }
 
     /// Queues a frame for the socket. Returns false when the queue is
@@ -260,6 +261,47 @@ impl OutboxReceiver {
     pub fn ack_written(&self, outbox: &Outbox, n: usize) {
         outbox.written(n);
     }
+}
+
+/// Most bytes one write to a byte stream carries.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Drains the outbox into a byte stream (a TCP socket, a TLS stream), many
+/// frames per write, until it is closed or the reader fell too far behind.
+pub async fn write_stream<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: OutboxReceiver,
+    outbox: Arc<Outbox>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        match rx.next_batch(&outbox, &mut buf, WRITE_CHUNK).await {
+            Next::Write => {
+                let n = buf.len();
+                let written = tokio::select! {
+                    r = wr.write_all(&buf) => r.is_ok(),
+                    _ = outbox.wait_overflow() => false,
+                };
+                if !written {
+                    break;
+                }
+                rx.ack_written(&outbox, n);
+                buf.clear();
+            }
+            Next::Closed => {
+                let _ = wr.shutdown().await;
+                break;
+            }
+            Next::Overflowed => break,
+        }
+        // Keep no buffer while idle: thousands of quiet connections should
+        // cost almost nothing.
+        if buf.capacity() > 0 && outbox.queued_bytes() == 0 {
+            buf = Vec::new();
+        }
+    }
+    // Readers blocked on this connection must notice it is gone.
+    outbox.close();
 }
 
 #[cfg(test)]

@@ -192,7 +192,7 @@ impl Server {
                             let cancel = cancel.clone();
                             tracker.spawn(async move {
                                 crate::metrics::connection_opened();
-                                crate::session::serve(node, stream, peer, cancel).await;
+                                crate::tcp::serve(node, stream, peer, cancel).await;
                                 crate::metrics::connection_closed();
                                 drop(permit);
                             });

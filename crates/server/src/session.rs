@@ -1,32 +1,33 @@
-//! One connection: read frames, check them against the connection's
-//! limits, hand each request to [`service::handle`], and queue the
-//! replies, in request order, on the connection's [`Outbox`].
+//! One connection's session, whatever carries it: read frames from an
+//! [`Input`], check them against the connection's limits, hand each request
+//! to [`service::handle`], and queue the replies, in request order, on the
+//! connection's [`Outbox`].
 //!
-//! A connection has two tasks: this one reads and hands requests in; a
-//! writer task drains the outbox to the socket, many frames per write.
 //! Requests that go through the batching writer (`chat`, `group_chat`,
-//! `ack`) are pipelined: the session reads on while they commit, and
-//! their replies wait in `pending`, in request order. Any other request
-//! first waits for the pending ones, so its effects follow theirs. The
-//! session never looks at which op a request is: that is the service's.
+//! `ack`) are pipelined: the session reads on while they commit, and their
+//! replies wait in `pending`, in request order. Any other request first
+//! waits for the pending ones, so its effects follow theirs. The session
+//! never looks at which op a request is: that is the service's.
+//!
+//! Idle time counts complete frames only: bytes that never finish a frame
+//! do not keep a connection open, and a frame must finish within the frame
+//! timeout of its first byte.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chat_proto::{DecodeError, ErrorCode, Frame, LineDecoder};
+use bytes::BytesMut;
+use chat_proto::{DecodeError, ErrorCode, Frame};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::{RateLimiter, Verdict};
 use crate::node::Node;
-use crate::outbox::{Next, Outbox, OutboxReceiver};
+use crate::outbox::Outbox;
 use crate::service::{self, Conn, Failure, OpResult, Outcome};
 
 /// Replies that wait for the writer, in request order.
@@ -34,24 +35,64 @@ type PendingReply = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
 
 /// Most pipelined requests one connection may have in flight.
 const MAX_PIPELINE: usize = 1024;
-/// Most bytes the writer puts in one socket write.
-const WRITE_CHUNK: usize = 64 * 1024;
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 4 * 1024;
 
-struct Session {
+/// What a transport yields.
+pub enum Incoming {
+    /// One complete frame.
+    Frame(BytesMut),
+    /// A frame that can never be a request (e.g. a binary WebSocket
+    /// message): answered with this failure, the connection goes on.
+    Refused(Failure),
+    /// A frame past the limit: answered, then the connection closes.
+    TooLarge(String),
+    /// Bytes arrived that do not finish a frame yet.
+    Partial,
+    /// The peer closed, or the transport failed.
+    Closed,
+}
+
+/// A connection's incoming side.
+pub trait Input: Send {
+    /// A frame already read, without waiting.
+    fn ready(&mut self) -> Option<Incoming>;
+    /// Waits for the next frame. Must be cancel-safe: the session drops it
+    /// when a reply or a deadline comes first, and nothing read may be
+    /// lost.
+    fn next(&mut self) -> impl Future<Output = Incoming> + Send;
+    /// Whether bytes of an unfinished frame are waiting.
+    fn partial(&self) -> bool;
+    /// Gives back buffer memory while the connection rests.
+    fn rest(&mut self) {}
+}
+
+/// One connection's session.
+pub struct Session {
     node: Node,
     conn: Conn,
     limiter: RateLimiter,
     pending: FuturesOrdered<PendingReply>,
 }
 
-/// Serves one accepted connection until it closes or `shutdown` fires.
-pub async fn serve(node: Node, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
-    let (outbox, orx) = Outbox::new(node.config.outbox_bytes);
-    let writer = tokio::spawn(write_loop(wr, orx, outbox.clone()));
+fn decode_failure(e: &DecodeError) -> Failure {
+    match e {
+        DecodeError::BadJson(m) => Failure::new(ErrorCode::BadJson, m.clone()),
+        DecodeError::BadRequest { error, .. } => Failure::new(ErrorCode::BadRequest, error.clone()),
+        DecodeError::UnknownOp { op, .. } => {
+            Failure::new(ErrorCode::UnknownOp, format!("unknown op `{op}`"))
+        }
+    }
+}
+
+/// Runs a session over `input` until the connection ends or `shutdown`
+/// fires; its replies and events go to `outbox`, which the transport
+/// drains.
+pub async fn run(
+    node: Node,
+    peer: SocketAddr,
+    outbox: Arc<Outbox>,
+    input: &mut impl Input,
+    shutdown: &CancellationToken,
+) {
     let sid = node.next_sid();
     let limiter = RateLimiter::new(
         node.config.rate,
@@ -65,84 +106,38 @@ pub async fn serve(node: Node, stream: TcpStream, peer: SocketAddr, shutdown: Ca
         pending: FuturesOrdered::new(),
     };
     tracing::debug!(%peer, sid, "connected");
-    session.read_loop(rd, &shutdown).await;
+    session.read_loop(input, shutdown).await;
     session.finish().await;
-    let _ = writer.await;
     tracing::debug!(%peer, sid, "closed");
 }
 
-/// Drains the outbox to the socket until it is closed, or the reader fell
-/// too far behind.
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: OutboxReceiver, outbox: Arc<Outbox>) {
-    let mut buf = Vec::new();
-    loop {
-        match rx.next_batch(&outbox, &mut buf, WRITE_CHUNK).await {
-            Next::Write => {
-                let n = buf.len();
-                let written = tokio::select! {
-                    r = wr.write_all(&buf) => r.is_ok(),
-                    _ = outbox.wait_overflow() => false,
-                };
-                if !written {
-                    break;
-                }
-                rx.ack_written(&outbox, n);
-                buf.clear();
-            }
-            Next::Closed => {
-                let _ = wr.shutdown().await;
-                break;
-            }
-            Next::Overflowed => break,
-        }
-        // Keep no buffer while idle: thousands of quiet connections should
-        // cost almost nothing.
-        if buf.capacity() > 0 && outbox.queued_bytes() == 0 {
-            buf = Vec::new();
-        }
-    }
-    // Readers blocked on this connection must notice it is gone.
-    outbox.close();
-}
-
-fn decode_failure(e: &DecodeError) -> Failure {
-    match e {
-        DecodeError::BadJson(m) => Failure::new(ErrorCode::BadJson, m.clone()),
-        DecodeError::BadRequest { error, .. } => Failure::new(ErrorCode::BadRequest, error.clone()),
-        DecodeError::UnknownOp { op, .. } => {
-            Failure::new(ErrorCode::UnknownOp, format!("unknown op `{op}`"))
-        }
-    }
-}
-
 impl Session {
-    async fn read_loop(&mut self, rd: OwnedReadHalf, shutdown: &CancellationToken) {
-        let mut dec = LineDecoder::new(self.node.config.max_frame, 0);
+    async fn read_loop(&mut self, input: &mut impl Input, shutdown: &CancellationToken) {
         let idle = self.node.config.idle_timeout();
-        let mut deadline = Instant::now() + idle;
+        let frame_timeout = self.node.config.frame_timeout();
+        let mut last_frame = Instant::now();
+        let mut partial_since: Option<Instant> = None;
         loop {
-            loop {
-                match dec.next_frame() {
-                    Ok(Some(line)) => {
-                        self.on_frame(&line).await;
-                        if self.conn.closing {
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(too_large) => {
-                        self.drain_pending().await;
-                        let f = Failure::new(
-                            ErrorCode::FrameTooLarge,
-                            format!("{too_large}; closing the connection"),
-                        );
-                        self.conn.outbox.push(f.encode(None).into());
-                        return;
-                    }
+            // Everything already read first: one wake-up, many frames.
+            while let Some(incoming) = input.ready() {
+                // Boxed, like the ops below it: a resting connection should
+                // not carry the size of a request's state.
+                if !Box::pin(self.on_incoming(incoming, &mut last_frame)).await {
+                    return;
                 }
             }
-            // Keep no buffer while idle.
-            dec.shrink(0, 0);
+            partial_since = match (input.partial(), partial_since) {
+                (false, _) => None,
+                (true, None) => Some(Instant::now()),
+                (true, since) => since,
+            };
+            let mut deadline = last_frame + idle;
+            if let Some(since) = partial_since {
+                deadline = deadline.min(since + frame_timeout);
+            }
+            if partial_since.is_none() && self.pending.is_empty() {
+                input.rest();
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
@@ -150,17 +145,9 @@ impl Session {
                 Some(line) = self.pending.next(), if !self.pending.is_empty() => {
                     self.conn.outbox.push(line.into());
                 }
-                ready = rd.readable() => {
-                    if ready.is_err() {
+                incoming = input.next() => {
+                    if !Box::pin(self.on_incoming(incoming, &mut last_frame)).await {
                         return;
-                    }
-                    let buf = dec.buffer();
-                    buf.reserve(READ_CHUNK);
-                    match rd.try_read_buf(buf) {
-                        Ok(0) => return,
-                        Ok(_) => deadline = Instant::now() + idle,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => return,
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -168,6 +155,34 @@ impl Session {
                     return;
                 }
             }
+        }
+    }
+
+    /// Acts on what the transport yielded; false when the connection must
+    /// close.
+    async fn on_incoming(&mut self, incoming: Incoming, last_frame: &mut Instant) -> bool {
+        match incoming {
+            Incoming::Frame(line) => {
+                *last_frame = Instant::now();
+                self.on_frame(&line).await;
+                !self.conn.closing
+            }
+            Incoming::Refused(f) => {
+                *last_frame = Instant::now();
+                self.reply(None, Err(f));
+                true
+            }
+            Incoming::TooLarge(what) => {
+                self.drain_pending().await;
+                let f = Failure::new(
+                    ErrorCode::FrameTooLarge,
+                    format!("{what}; closing the connection"),
+                );
+                self.conn.outbox.push(f.encode(None).into());
+                false
+            }
+            Incoming::Partial => true,
+            Incoming::Closed => false,
         }
     }
 
@@ -247,9 +262,7 @@ impl Session {
         if !service::pipelined(&request) {
             self.drain_pending().await;
         }
-        // Boxed: the ops' states are large and short-lived; a resting
-        // connection should not carry their size.
-        let outcome = Box::pin(service::handle(&self.node, &mut self.conn, request)).await;
+        let outcome = service::handle(&self.node, &mut self.conn, request).await;
         match outcome {
             Outcome::Reply(result) => self.reply(re, result),
             Outcome::Later(later) => self.reply_later(re, later).await,
@@ -258,28 +271,5 @@ impl Session {
                 then.await;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn size_of_future<A, B, C, D, F: Future>(_: fn(A, B, C, D) -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    fn size_of_future3<A, B, C, F: Future>(_: fn(A, B, C) -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// What one connection costs at rest: its two tasks' futures. 100k idle
-    /// sessions must fit in well under a gigabyte.
-    #[test]
-    fn connection_futures_stay_small() {
-        let reader = size_of_future(serve);
-        let writer = size_of_future3(write_loop);
-        eprintln!("session future {reader} bytes, writer future {writer} bytes");
-        assert!(reader + writer < 2048, "{reader} + {writer}");
     }
 }

@@ -380,3 +380,64 @@ async fn connections_over_the_limit_are_told_unavailable() -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// Writes `bytes` one at a time, one a `gap`, until the server closes the
+/// connection or `limit` passes; returns how long the server kept it.
+async fn trickle(c: &mut TestClient, bytes: &[u8], gap: Duration, limit: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    for b in bytes.iter().cycle() {
+        if started.elapsed() > limit || c.send_raw(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(gap).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_never_finish_a_frame_do_not_keep_a_connection() -> anyhow::Result<()> {
+    // The probe's case: the idle timeout counts complete frames only.
+    let server = TestServer::start_with(|c| c.idle_timeout = 3).await?;
+    let mut c = server.client().await?;
+    c.send_raw(br#"{"op":"ping","id":5"#).await?;
+    let kept = trickle(&mut c, b" ", Duration::from_millis(250), WAIT).await;
+    assert!(
+        kept < Duration::from_secs(6),
+        "a trickled frame kept the connection {kept:?} past a 3 s idle timeout"
+    );
+    assert!(c.until_closed().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_must_finish_within_the_frame_timeout() -> anyhow::Result<()> {
+    // A long idle timeout, a short frame timeout: a client that keeps
+    // sending complete frames stays; one that trickles a frame goes.
+    let server = TestServer::start_with(|c| {
+        c.idle_timeout = 300;
+        c.frame_timeout = 2;
+    })
+    .await?;
+    let mut slow = server.client().await?;
+    let mut fine = server.client().await?;
+    let trickled = async {
+        slow.send_raw(br#"{"op":"ping","id":1,"pad":""#).await?;
+        let kept = trickle(&mut slow, b"x", Duration::from_millis(200), WAIT).await;
+        anyhow::Ok(kept)
+    };
+    let steady = async {
+        for _ in 0..12 {
+            fine.ok(json!({"op": "ping"})).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        anyhow::Ok(())
+    };
+    let (kept, steady) = tokio::join!(trickled, steady);
+    steady?;
+    let kept = kept?;
+    assert!(
+        kept < Duration::from_secs(4),
+        "a frame trickled for {kept:?} past a 2 s frame timeout"
+    );
+    Ok(())
+}

@@ -644,3 +644,26 @@ async fn ack_succeeds_and_stops_redelivery() -> anyhow::Result<()> {
     assert_eq!(r["unread"], json!(0));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_before_a_huge_id_clamps_instead_of_wrapping() -> anyhow::Result<()> {
+    // Ids up to 2^64-1 are valid `before` values; every message is older
+    // than 2^63, so each returns the whole (short) history.
+    let server = TestServer::start().await?;
+    let Trio {
+        mut a, idb, gid, ..
+    } = Trio::new(&server).await?;
+    chat(&mut a, idb, "one").await?;
+    group_chat(&mut a, gid, "two").await?;
+    for before in [1u64 << 63, (1u64 << 63) + 1, u64::MAX] {
+        let r = a
+            .ok(json!({"op": "history", "with": idb, "before": before}))
+            .await?;
+        assert_eq!(history_texts(&r), vec!["one"], "before {before}");
+        let r = a
+            .ok(json!({"op": "history", "group": gid, "before": before}))
+            .await?;
+        assert_eq!(history_texts(&r), vec!["two"], "before {before}");
+    }
+    Ok(())
+}

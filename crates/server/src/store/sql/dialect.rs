@@ -70,3 +70,10 @@ pub(super) fn role_to(r: Role) -> i64 {
 pub(super) fn sql_id(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(-1)
 }
+
+/// A `before` bound in SQL: ids at or above 2^63 are past every id (ours
+/// are below 2^53), so they clamp to the largest SQL integer rather than
+/// wrap; no bound is the same.
+pub(super) fn sql_before(before: Option<u64>) -> i64 {
+    before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX))
+}

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chat_proto::Msg;
 
 use super::SqlStore;
-use super::dialect::{on, sql_id};
+use super::dialect::{on, sql_before, sql_id};
 use super::rows::msg_from_row;
 use crate::store::{MessageStore, Result};
 
@@ -25,7 +25,7 @@ impl MessageStore for SqlStore {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<Msg>> {
-        let before = before.map(sql_id).unwrap_or(i64::MAX);
+        let before = sql_before(before);
         on!(self, read, |p, q| {
             let rows = sqlx::query(q::HISTORY_WITH)
                 .bind(sql_id(a))
@@ -44,7 +44,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>> {
-        let before = before.map(sql_id).unwrap_or(i64::MAX);
+        let before = sql_before(before);
         on!(self, read, |p, q| {
             let rows = sqlx::query(q::HISTORY_GROUP)
                 .bind(sql_id(group))

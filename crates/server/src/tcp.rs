@@ -1,0 +1,117 @@
+//! The plain TCP transport: newline-delimited frames on a socket. The read
+//! half feeds a [`session`](crate::session); the write half drains the
+//! connection's outbox.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use chat_proto::LineDecoder;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::node::Node;
+use crate::outbox::{Outbox, write_stream};
+use crate::session::{self, Incoming, Input};
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// Newline-delimited frames from a byte stream.
+pub struct LineInput<R> {
+    rd: R,
+    dec: LineDecoder,
+}
+
+impl<R: AsyncRead + Unpin + Send> LineInput<R> {
+    pub fn new(rd: R, max_frame: usize) -> Self {
+        LineInput {
+            rd,
+            dec: LineDecoder::new(max_frame, 0),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> Input for LineInput<R> {
+    fn ready(&mut self) -> Option<Incoming> {
+        match self.dec.next_frame() {
+            Ok(Some(line)) => Some(Incoming::Frame(line)),
+            Ok(None) => None,
+            Err(too_large) => {
+                self.dec.clear();
+                Some(Incoming::TooLarge(too_large.to_string()))
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Incoming {
+        if let Some(incoming) = self.ready() {
+            return incoming;
+        }
+        let buf: &mut BytesMut = self.dec.buffer();
+        buf.reserve(READ_CHUNK);
+        // Cancel-safe: a read either completes (its bytes are in the
+        // decoder's buffer) or reads nothing.
+        match self.rd.read_buf(buf).await {
+            Ok(0) | Err(_) => Incoming::Closed,
+            Ok(_) => self.ready().unwrap_or(Incoming::Partial),
+        }
+    }
+
+    fn partial(&self) -> bool {
+        self.dec.pending() > 0
+    }
+
+    fn rest(&mut self) {
+        self.dec.shrink(0, 0);
+    }
+}
+
+/// Serves one plain TCP connection until it closes or `shutdown` fires.
+pub async fn serve(node: Node, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    serve_halves(node, rd, wr, peer, shutdown).await
+}
+
+/// Serves one byte-stream connection (plain TCP, or TLS over it), given as
+/// its two halves, until it closes or `shutdown` fires.
+pub async fn serve_halves<R, W>(
+    node: Node,
+    rd: R,
+    wr: W,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (outbox, orx) = Outbox::new(node.config.outbox_bytes);
+    let writer = tokio::spawn(write_stream(wr, orx, outbox.clone()));
+    let mut input = LineInput::new(rd, node.config.max_frame);
+    session::run(node, peer, outbox, &mut input, &shutdown).await;
+    let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size_of_future<A, B, C, D, F: std::future::Future>(_: fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn size_of_future3<A, B, C, F: std::future::Future>(_: fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// What one connection costs at rest: its two tasks' futures. 100k idle
+    /// sessions must fit in well under a gigabyte.
+    #[test]
+    fn connection_futures_stay_small() {
+        let reader = size_of_future(serve);
+        let writer = size_of_future3(write_stream::<tokio::net::tcp::OwnedWriteHalf>);
+        eprintln!("session future {reader} bytes, writer future {writer} bytes");
+        assert!(reader + writer < 2048, "{reader} + {writer}");
+    }
+}
