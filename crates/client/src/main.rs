@@ -2,7 +2,11 @@
 //!
 //! Map:
 //! - `main.rs`: the command line; builds the runtime and hands over.
-//! - [`app`]: the loop (menu, commands, events, acks, exit).
+//! - [`app`]: the loop (menu, commands, events, acks, exit): wiring only.
+//! - [`outcome`]: what each command sends, and what its reply changes and
+//!   shows (pure).
+//! - [`inbox`]: which events to show, hold for names, drop as duplicates
+//!   or ack (pure).
 //! - [`conn`]: the connection task (requests and replies, events,
 //!   reconnecting and logging in again).
 //! - [`commands`]: parsing `chat:2001:hello` into a [`commands::Command`].
@@ -16,6 +20,8 @@
 mod app;
 mod commands;
 mod conn;
+mod inbox;
+mod outcome;
 mod state;
 mod term;
 mod view;

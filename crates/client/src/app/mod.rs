@@ -1,0 +1,359 @@
+//! The client's loop: the login menu, then commands, one at a time, each
+//! waiting for its reply, while events and connection news print as they
+//! arrive.
+//!
+//! The app only wires: it reads input, sends requests and prints. What a
+//! command sends and what its reply changes is [`crate::outcome`]'s; which
+//! events to show, hold for names or ack is [`crate::inbox`]'s; the state
+//! is a [`Directory`]. The app owns all the output, so nothing else
+//! prints. Every wait (for a line, for a reply, at exit) also takes in
+//! what the connection reports, so events never queue up behind a slow
+//! typist.
+
+use std::hash::{BuildHasher as _, RandomState};
+use std::time::Duration;
+
+use chat_proto::reply::{Members, Reply};
+use chat_proto::{Event, Member, Request};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::conn::{Conn, Notice};
+use crate::inbox::{Inbox, Step};
+use crate::state::Directory;
+use crate::term::{Input, Output, Read};
+use crate::view::{self, Clock};
+
+mod menu;
+mod session;
+
+const MENU: &str =
+    "========================\n1. login\n2. register\n3. quit\n========================";
+/// How long a command waits for its reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a member list fetch for names may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the exit waits for held messages and for acks to be answered.
+const EXIT_WAIT: Duration = Duration::from_secs(3);
+
+/// How to log in without the menu (from the command line).
+#[derive(Debug, Clone)]
+pub enum AutoLogin {
+    Password {
+        user: u64,
+        password: String,
+    },
+    /// The password is read from the input first.
+    AskPassword {
+        user: u64,
+    },
+    Token {
+        user: u64,
+        token: String,
+    },
+    Register {
+        name: String,
+        password: String,
+    },
+}
+
+/// Where the loop goes next.
+enum Next {
+    Menu,
+    Quit,
+    /// The input ended.
+    Eof,
+}
+
+/// The result of a group member fetch started for names.
+type Fetched = (u64, Option<Vec<Member>>);
+
+pub struct App {
+    conn: Conn,
+    notices: mpsc::Receiver<Notice>,
+    input: Input,
+    out: Output,
+    clock: Clock,
+    /// On a terminal failures of the automatic login lead to the menu; in
+    /// a script they end the run.
+    interactive: bool,
+    dir: Directory,
+    logged_in: bool,
+    /// The connection refused our token after a reconnect; the session
+    /// loop goes back to the menu at its next step.
+    session_over: bool,
+    /// Events on their way to the screen, and the acks they owe.
+    inbox: Inbox,
+    /// Ack requests on their way, awaited at exit.
+    acks: JoinSet<()>,
+    fetch_tx: mpsc::Sender<Fetched>,
+    fetch_rx: mpsc::Receiver<Fetched>,
+    /// Makes `cid`s unique across runs: a random prefix and a counter.
+    cid_prefix: String,
+    cid_next: u64,
+}
+
+impl App {
+    pub fn new(
+        conn: Conn,
+        notices: mpsc::Receiver<Notice>,
+        input: Input,
+        out: Output,
+        interactive: bool,
+        clock: Clock,
+    ) -> App {
+        let (fetch_tx, fetch_rx) = mpsc::channel(8);
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let salt = RandomState::new().hash_one(millis) as u32;
+        App {
+            conn,
+            notices,
+            input,
+            out,
+            clock,
+            interactive,
+            dir: Directory::default(),
+            logged_in: false,
+            session_over: false,
+            inbox: Inbox::new(),
+            acks: JoinSet::new(),
+            fetch_tx,
+            fetch_rx,
+            cid_prefix: format!("{millis:x}-{salt:08x}"),
+            cid_next: 0,
+        }
+    }
+
+    /// Runs until `quit` or the end of input; returns the exit status.
+    /// `linger` is how long to keep printing events after the end of a
+    /// script's input.
+    pub async fn run(mut self, auto: Option<AutoLogin>, linger: Duration) -> i32 {
+        if let Some(auto) = auto
+            && !self.auto_login(auto).await
+            && !self.interactive
+        {
+            self.finish(Duration::ZERO).await;
+            return 1;
+        }
+        loop {
+            let next = if self.logged_in {
+                self.session().await
+            } else {
+                self.menu().await
+            };
+            match next {
+                Next::Menu => continue,
+                Next::Quit => {
+                    self.finish(Duration::ZERO).await;
+                    return 0;
+                }
+                Next::Eof => {
+                    let linger = if self.interactive {
+                        Duration::ZERO
+                    } else {
+                        linger
+                    };
+                    self.finish(linger).await;
+                    return 0;
+                }
+            }
+        }
+    }
+
+    // ----- output -----
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.out.line(text);
+    }
+
+    fn error(&mut self, e: impl std::fmt::Display) {
+        self.out.line(format!("error: {e}"));
+    }
+
+    // ----- waiting -----
+
+    /// Sends a request and waits for its reply, taking in notices
+    /// meanwhile; `Err` holds a line to show.
+    async fn request(&mut self, request: Request) -> Result<Reply, String> {
+        let conn = self.conn.clone();
+        let reply = conn.request(request);
+        tokio::pin!(reply);
+        let deadline = tokio::time::sleep(REPLY_TIMEOUT);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut reply => return r.map_err(|e| e.to_string()),
+                Some(n) = self.notices.recv() => self.on_notice(n),
+                Some((g, m)) = self.fetch_rx.recv() => self.on_fetched(g, m),
+                _ = &mut deadline => {
+                    return Err(format!(
+                        "no reply from the server within {} s",
+                        REPLY_TIMEOUT.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// [`App::request`], decoding the reply as `T`; failures are printed
+    /// as one `error: ...` line and give `None`.
+    async fn call<T: DeserializeOwned>(&mut self, request: Request) -> Option<T> {
+        match self.request(request).await {
+            Err(e) => {
+                self.error(e);
+                None
+            }
+            Ok(reply) => match reply.body::<T>() {
+                Ok(body) => Some(body),
+                Err(e) => {
+                    self.error(e);
+                    None
+                }
+            },
+        }
+    }
+
+    /// The next line of input, taking in notices meanwhile; `None` when
+    /// the session ended meanwhile (the token was refused after a
+    /// reconnect). The line being typed then answers the menu's prompt.
+    async fn read(&mut self, prompt: &str, secret: bool) -> Option<Read> {
+        loop {
+            if self.session_over {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                Some(n) = self.notices.recv() => self.on_notice(n),
+                Some((g, m)) = self.fetch_rx.recv() => self.on_fetched(g, m),
+                read = self.input.next(prompt, secret) => return Some(read),
+            }
+        }
+    }
+
+    /// Before exiting: shows what arrives within `linger`, lets held
+    /// messages get their names, and sends and awaits the last acks.
+    async fn finish(&mut self, linger: Duration) {
+        let until = Instant::now() + linger;
+        let hold_until = until + EXIT_WAIT;
+        loop {
+            let deadline = if self.inbox.holding() {
+                hold_until
+            } else {
+                until
+            };
+            tokio::select! {
+                biased;
+                Some(n) = self.notices.recv() => self.on_notice(n),
+                Some((g, m)) = self.fetch_rx.recv() => self.on_fetched(g, m),
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.inbox.release();
+        self.pump();
+        self.flush_acks();
+        let acks = &mut self.acks;
+        let _ = tokio::time::timeout(EXIT_WAIT, async {
+            while acks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    // ----- notices and events -----
+
+    fn on_notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Event(ev) => {
+                self.inbox.push(ev);
+                self.pump();
+            }
+            Notice::Lost { error, retry_in } => self.say(format!(
+                "connection lost ({error}), reconnecting in {:.1} s",
+                retry_in.as_secs_f64()
+            )),
+            Notice::RetryFailed { error, retry_in } => self.say(format!(
+                "reconnecting failed ({error}), trying again in {:.1} s",
+                retry_in.as_secs_f64()
+            )),
+            Notice::Reconnected { login: None } => self.say("reconnected"),
+            Notice::Reconnected { login: Some(li) } => {
+                let names = std::mem::take(&mut self.dir);
+                self.dir = Directory::from_login(&li);
+                // Keep the names learnt before; the lists are new.
+                self.dir.merge_names(names);
+                self.inbox.forget_fetched();
+                let me = view::user_label(&li.user);
+                self.say(format!("reconnected as {me}"));
+            }
+            Notice::SessionRejected(e) => {
+                self.error(format!("{}: {}", e.code, e.error));
+                if self.logged_in {
+                    self.say("the session has ended; log in again");
+                    self.end_session();
+                    self.session_over = true;
+                }
+            }
+            Notice::Garbled(what) => self.say(format!("warning: the server sent {what}")),
+        }
+        if self.inbox.acks_due(!self.notices.is_empty()) {
+            self.flush_acks();
+        }
+    }
+
+    /// Carries out what the inbox says: shows events, starts fetches.
+    fn pump(&mut self) {
+        while let Some(step) = self.inbox.next(&self.dir, self.logged_in) {
+            match step {
+                Step::Show(ev) => self.show(ev),
+                Step::Fetch(group) => self.fetch_members(group),
+            }
+        }
+    }
+
+    /// Shows an event and applies it to the state.
+    fn show(&mut self, ev: Event) {
+        let line = view::event_line(&self.dir, self.clock, &ev);
+        self.say(line);
+        self.dir.apply_event(&ev);
+    }
+
+    fn fetch_members(&mut self, group: u64) {
+        let conn = self.conn.clone();
+        let tx = self.fetch_tx.clone();
+        tokio::spawn(async move {
+            let reply =
+                tokio::time::timeout(FETCH_TIMEOUT, conn.request(Request::GroupMembers { group }))
+                    .await;
+            let members = match reply {
+                Ok(Ok(r)) => r.body::<Members>().ok().map(|m| m.members),
+                _ => None,
+            };
+            let _ = tx.send((group, members)).await;
+        });
+    }
+
+    fn on_fetched(&mut self, group: u64, members: Option<Vec<Member>>) {
+        if let Some(m) = members {
+            self.dir.learn_members(&m);
+        }
+        self.inbox.fetched(group);
+        self.pump();
+    }
+
+    /// Sends the acks gathered so far, without waiting for the reply.
+    fn flush_acks(&mut self) {
+        while self.acks.try_join_next().is_some() {}
+        while let Some(ids) = self.inbox.take_acks() {
+            let conn = self.conn.clone();
+            self.acks.spawn(async move {
+                // A lost ack only means a redelivery, dropped as a duplicate.
+                let _ =
+                    tokio::time::timeout(REPLY_TIMEOUT, conn.request(Request::Ack { ids })).await;
+            });
+        }
+    }
+}
