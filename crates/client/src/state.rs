@@ -98,6 +98,11 @@ impl Directory {
         self.names.get(&id).map(String::as_str)
     }
 
+    /// A friend, if `id` is one.
+    pub fn friend(&self, id: u64) -> Option<&User> {
+        self.friends.iter().find(|f| f.id == id)
+    }
+
     pub fn group(&self, id: u64) -> Option<&Group> {
         self.groups.iter().find(|g| g.id == id)
     }

@@ -5,11 +5,18 @@
 //! rustyline's external printer, so a message arriving while the user is
 //! typing appears above the line being edited instead of garbling it.
 //!
+//! A secret (a password) is read on a terminal without echo, and not
+//! through rustyline, whose line stays on screen: the terminal's echo is
+//! turned off for that one line, and only a newline shows when it ends.
+//!
 //! Otherwise (a script, a pipe, a test) lines are read from stdin as they
 //! come, without prompts, and output goes straight to stdout, flushed line
 //! by line so that whoever reads it sees each line as soon as it exists.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::os::fd::AsFd as _;
+
+use nix::sys::termios::{self, LocalFlags, SetArg};
 
 use rustyline::ExternalPrinter;
 use rustyline::error::ReadlineError;
@@ -142,6 +149,12 @@ pub fn terminal() -> Option<(Input, Output)> {
         .spawn(move || {
             // One line per prompt; ends when the app drops its sender.
             while let Ok(prompt) = prompt_rx.recv() {
+                if prompt.secret {
+                    if line_tx.blocking_send(read_secret(&prompt.text)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 let read = match editor.readline(&prompt.text) {
                     Ok(line) => {
                         if !prompt.secret && !line.trim().is_empty() {
@@ -167,4 +180,92 @@ pub fn terminal() -> Option<(Input, Output)> {
         },
         Output::Printer(Box::new(printer)),
     ))
+}
+
+/// The terminal's width in columns when output goes to a terminal, else
+/// `COLUMNS` when set; `None` when nothing says (no limit).
+pub fn width() -> Option<usize> {
+    if std::io::stdout().is_terminal()
+        && let Some(w) = terminal_width()
+    {
+        return Some(w);
+    }
+    let w: usize = std::env::var("COLUMNS").ok()?.trim().parse().ok()?;
+    (w > 0).then_some(w)
+}
+
+fn terminal_width() -> Option<usize> {
+    nix::ioctl_read_bad!(window_size, nix::libc::TIOCGWINSZ, nix::pty::Winsize);
+    let mut size = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ on stdout writes one `winsize` into `size`,
+    // which lives for the whole call.
+    unsafe { window_size(nix::libc::STDOUT_FILENO, &mut size) }.ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// Puts the terminal's settings back when dropped.
+struct Restore(Option<termios::Termios>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        }
+    }
+}
+
+/// Reads a line from the terminal without echo: keys are read one by one
+/// (Backspace and Ctrl-U edit, Ctrl-C gives up the line, Ctrl-D on an
+/// empty line ends the input), and nothing of the line reaches the screen.
+fn read_secret(prompt: &str) -> Read {
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let mut out = std::io::stdout();
+    let _ = out.write_all(prompt.as_bytes());
+    let _ = out.flush();
+    let saved = termios::tcgetattr(fd).ok();
+    let _restore = Restore(saved.clone());
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet
+            .local_flags
+            .remove(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN);
+        quiet.control_chars[termios::SpecialCharacterIndices::VMIN as usize] = 1;
+        quiet.control_chars[termios::SpecialCharacterIndices::VTIME as usize] = 0;
+        let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &quiet);
+    }
+    let mut line: Vec<u8> = Vec::new();
+    let read = loop {
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(fd, &mut byte) {
+            Ok(0) => break Read::Eof,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break Read::Eof,
+        }
+        match byte[0] {
+            b'\r' | b'\n' => break Read::Line(String::from_utf8_lossy(&line).into_owned()),
+            // Ctrl-C: the line is given up, as rustyline does.
+            0x03 => break Read::Line(String::new()),
+            0x04 if line.is_empty() => break Read::Eof,
+            // Backspace: a whole UTF-8 character goes.
+            0x7f | 0x08 => {
+                while let Some(b) = line.pop() {
+                    if b & 0xc0 != 0x80 {
+                        break;
+                    }
+                }
+            }
+            0x15 => line.clear(),
+            b => line.push(b),
+        }
+    };
+    let _ = out.write_all(b"\r\n");
+    let _ = out.flush();
+    read
 }
