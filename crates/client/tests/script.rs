@@ -484,10 +484,7 @@ async fn banner_tables_fit_40_columns() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let mut raw = server.client().await.unwrap();
-    let long = raw
-        .signup("Bartholomew the Magnificent III")
-        .await
-        .unwrap();
+    let long = raw.signup("Bartholomew the Magnificent III").await.unwrap();
     raw.ok(json!({"op": "add_friend", "user": alice}))
         .await
         .unwrap();
@@ -590,7 +587,7 @@ async fn the_token_is_shown_and_logs_in_again() {
     )
     .await;
     assert!(status.success(), "{out}");
-    line_of(&out, &format!("showme -> ----"));
+    line_of(&out, "showme -> ----");
     line_of(&out, &format!("current user => account:{id} username:dora"));
 }
 
