@@ -20,6 +20,10 @@
 //! the login's `heartbeat` field; a connection on which nothing at all is
 //! heard for three keepalives (the pings go unanswered) is given up as
 //! dead and replaced.
+//!
+//! Over 500 lines: the task is one state machine (serve, drop, wait,
+//! connect, log in again) that reads best in one place; the wire format
+//! lives in [`crate::wire`] and the retry timing in [`crate::backoff`].
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;

@@ -9,6 +9,8 @@
 //!
 //! A history page asks for one message more than it shows: when that one
 //! comes, older messages exist, and the page ends with a hint to `more`.
+//!
+//! Over 500 lines, most of them unit tests: one per kind of reply.
 
 use chat_proto::reply::{Empty, GroupReply, History, Members, Sent, Synced, Whoami};
 use chat_proto::{HistoryTarget, Msg, Request, User};

@@ -5,6 +5,9 @@
 //! never change it, so the app decides when state changes and these can be
 //! unit-tested. Text that came from other users is passed through
 //! [`clean`] so that nobody can send escape sequences to your terminal.
+//!
+//! Over 500 lines, about half of them unit tests pinning the original
+//! screens; table layout lives in [`crate::table`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

@@ -3,6 +3,9 @@
 //! process driven through stdin in its non-interactive mode, and
 //! assertions on what it prints. Other users are played by raw protocol
 //! clients (`TestClient`) or by more `chatclient` processes.
+//!
+//! Over 500 lines: one scenario per test, each read top to bottom, with
+//! the small harness at the top.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;

@@ -6,6 +6,9 @@
 //! Some tests look at the bytes the client sends through [`Tap`], a TCP
 //! relay between the client and the real server that records what passes
 //! and can stop passing the server's answers (a frozen server).
+//!
+//! Over 500 lines: one scenario per newcomer's problem, each read top to
+//! bottom, with the small harness (and [`Tap`]) at the top.
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
