@@ -5,6 +5,11 @@
 //! rustyline's external printer, so a message arriving while the user is
 //! typing appears above the line being edited instead of garbling it.
 //!
+//! A prompt issued while the connection was down (`[offline] > `) is
+//! redrawn as `[online]  > ` (the same width, which rustyline requires of
+//! a prompt that changes while a line is edited) as soon as the
+//! connection is back, so it never claims to be offline when it is not.
+//!
 //! A secret (a password) is read on a terminal without echo, and not
 //! through rustyline, whose line stays on screen: the terminal's echo is
 //! turned off for that one line, and only a newline shows when it ends.
@@ -13,14 +18,64 @@
 //! come, without prompts, and output goes straight to stdout, flushed line
 //! by line so that whoever reads it sees each line as soon as it exists.
 
+use std::borrow::Cow;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::os::fd::AsFd as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::termios::{self, LocalFlags, SetArg};
 
 use rustyline::ExternalPrinter;
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
 use tokio::sync::mpsc;
+
+/// The command prompt while connected.
+pub const ONLINE_PROMPT: &str = "> ";
+/// The command prompt while the connection is down.
+pub const OFFLINE_PROMPT: &str = "[offline] > ";
+/// [`OFFLINE_PROMPT`] redrawn once the connection is back (same width).
+pub const BACK_PROMPT: &str = "[online]  > ";
+
+/// What a prompt issued as `issued` shows now.
+pub fn live_prompt(issued: &str, offline: bool) -> &str {
+    if issued == OFFLINE_PROMPT && !offline {
+        BACK_PROMPT
+    } else {
+        issued
+    }
+}
+
+/// Redraws the prompt with the connection's current state.
+struct LivePrompt {
+    offline: Arc<AtomicBool>,
+}
+
+impl Highlighter for LivePrompt {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        _default: bool,
+    ) -> Cow<'b, str> {
+        Cow::Borrowed(live_prompt(prompt, self.offline.load(Ordering::Relaxed)))
+    }
+}
+
+impl Completer for LivePrompt {
+    type Candidate = String;
+}
+
+impl Hinter for LivePrompt {
+    type Hint = String;
+}
+
+impl Validator for LivePrompt {}
+
+impl rustyline::Helper for LivePrompt {}
 
 /// One read from the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +99,8 @@ pub enum Input {
         lines: mpsc::Receiver<Read>,
         /// A prompt was sent and its line has not been received yet.
         asked: bool,
+        /// Whether the connection is down, for the prompt on screen.
+        offline: Arc<AtomicBool>,
     },
     /// Lines read from stdin by a thread of their own (a blocked read
     /// must not keep the process from exiting).
@@ -51,6 +108,14 @@ pub enum Input {
 }
 
 impl Input {
+    /// Tells the prompt on screen whether the connection is down; it is
+    /// redrawn with the next line printed.
+    pub fn set_offline(&self, down: bool) {
+        if let Input::Terminal { offline, .. } = self {
+            offline.store(down, Ordering::Relaxed);
+        }
+    }
+
     /// The next line. Cancel-safe: when the future is dropped before a line
     /// arrives, the next call returns that line without prompting again
     /// (on a terminal the old prompt stays on screen until then).
@@ -60,6 +125,7 @@ impl Input {
                 prompts,
                 lines,
                 asked,
+                ..
             } => {
                 if !*asked {
                     let p = Prompt {
@@ -140,7 +206,12 @@ pub fn terminal() -> Option<(Input, Output)> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return None;
     }
-    let mut editor = rustyline::DefaultEditor::new().ok()?;
+    let mut editor: rustyline::Editor<LivePrompt, rustyline::history::DefaultHistory> =
+        rustyline::Editor::new().ok()?;
+    let offline = Arc::new(AtomicBool::new(false));
+    editor.set_helper(Some(LivePrompt {
+        offline: offline.clone(),
+    }));
     let printer = editor.create_external_printer().ok()?;
     let (prompt_tx, prompt_rx) = std::sync::mpsc::channel::<Prompt>();
     let (line_tx, line_rx) = mpsc::channel(1);
@@ -177,6 +248,7 @@ pub fn terminal() -> Option<(Input, Output)> {
             prompts: prompt_tx,
             lines: line_rx,
             asked: false,
+            offline,
         },
         Output::Printer(Box::new(printer)),
     ))
@@ -268,4 +340,20 @@ fn read_secret(prompt: &str) -> Read {
     let _ = out.write_all(b"\r\n");
     let _ = out.flush();
     read
+}
+
+#[cfg(test)]
+mod tests {
+    use unicode_width::UnicodeWidthStr as _;
+
+    use super::*;
+
+    #[test]
+    fn a_live_prompt_keeps_its_width() {
+        assert_eq!(live_prompt(OFFLINE_PROMPT, true), OFFLINE_PROMPT);
+        assert_eq!(live_prompt(OFFLINE_PROMPT, false), BACK_PROMPT);
+        assert_eq!(BACK_PROMPT.width(), OFFLINE_PROMPT.width());
+        assert_eq!(live_prompt(ONLINE_PROMPT, true), ONLINE_PROMPT);
+        assert_eq!(live_prompt("password: ", false), "password: ");
+    }
 }

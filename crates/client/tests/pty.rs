@@ -259,7 +259,7 @@ async fn an_outage_keeps_the_prompt_responsive_and_says_so() {
     assert!(asked.elapsed() < Duration::from_secs(3));
     t.wait_for("[offline] > ").await;
     // Line editing works meanwhile: arrows recall and move, nothing raw.
-    t.keys("\x1b[A\x1b[A\x1b[D\x15");
+    t.keys("\x1b[A\x1b[A\x1b[D\x05\x15");
     t.keys(&format!("chat:{bob}:typed offline\r"));
     t.wait_for("offline: the message will be sent when the connection is back")
         .await;
@@ -271,6 +271,8 @@ async fn an_outage_keeps_the_prompt_responsive_and_says_so() {
     let _server = TestServer::start_config(config).await.unwrap();
     t.wait_for(&format!("logged in again as alice({alice})"))
         .await;
+    // The prompt on screen, issued offline, now says so without a key.
+    t.wait_for("[online]  > ").await;
     t.wait_for(&format!("alice({alice}) -> bob({bob}): typed offline"))
         .await;
     t.keys("\r");

@@ -227,7 +227,17 @@ impl App {
 
     /// The prompt for commands: it says when the connection is down.
     fn prompt(&self) -> &'static str {
-        if self.online { "> " } else { "[offline] > " }
+        if self.online {
+            crate::term::ONLINE_PROMPT
+        } else {
+            crate::term::OFFLINE_PROMPT
+        }
+    }
+
+    /// Records the connection's state, for the prompt too.
+    fn set_online(&mut self, online: bool) {
+        self.online = online;
+        self.input.set_offline(!online);
     }
 
     // ----- waiting -----
@@ -340,7 +350,7 @@ impl App {
                 "(the server sent an event this client does not know: `{name}`)"
             )),
             Notice::Lost { error } => {
-                self.online = false;
+                self.set_online(false);
                 let why = if error == "the server closed the connection" {
                     "the server closed the connection (it may be restarting)".to_owned()
                 } else {
@@ -353,7 +363,7 @@ impl App {
                 self.messages_wait();
             }
             Notice::Reconnected { login, down_for } => {
-                self.online = true;
+                self.set_online(true);
                 let after = format!("after {:.0} s", down_for.as_secs_f64().max(1.0));
                 match login {
                     None => self.say(format!("connection back {after}")),
@@ -369,7 +379,7 @@ impl App {
                 }
             }
             Notice::SessionRejected(f) => {
-                self.online = true;
+                self.set_online(true);
                 self.error(format!(
                     "could not log in again: {}",
                     words::failure(None, &f, &self.dir)
