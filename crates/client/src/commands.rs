@@ -5,17 +5,30 @@
 //! `help` prints and that a malformed command's usage line comes from.
 //! A message or a group description may itself contain `:`: the line is
 //! split only as many times as the command has fields before its last one.
+//! The original client's other names for two commands are kept as
+//! aliases: `addgroup` (= `joingroup`) and `loginout` (= `logout`).
+
+use chat_proto::HistoryTarget;
 
 /// A command, parsed and ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
-    Chat { to: u64, text: String },
+    Chat {
+        to: u64,
+        text: String,
+    },
     AddFriend(u64),
     RemoveFriend(u64),
-    CreateGroup { name: String, desc: String },
+    CreateGroup {
+        name: String,
+        desc: String,
+    },
     JoinGroup(u64),
-    GroupChat { group: u64, text: String },
+    GroupChat {
+        group: u64,
+        text: String,
+    },
     List(u64),
     QuitGroup(u64),
     DeleteGroup(u64),
@@ -23,6 +36,16 @@ pub enum Command {
     UpdateList,
     History(u64),
     GroupHistory(u64),
+    /// `more`: the page before the last history shown.
+    More,
+    /// A history page before a message id; what `more` becomes once the
+    /// app knows which history it continues (never typed as such).
+    Page {
+        target: HistoryTarget,
+        before: u64,
+    },
+    /// Show the session's token.
+    Token,
     Logout,
     Quit,
 }
@@ -45,6 +68,8 @@ pub enum Args {
 pub struct Spec {
     /// What the user types before the first `:`.
     pub name: &'static str,
+    /// Other names for the same command (the original client's).
+    pub aliases: &'static [&'static str],
     /// What it does, for `help`.
     pub about: &'static str,
     /// The full syntax, shown by `help` and after a malformed command.
@@ -66,96 +91,126 @@ impl Eq for Spec {}
 pub const SPECS: &[Spec] = &[
     Spec {
         name: "help",
+        aliases: &[],
         about: "show this list",
         usage: "help",
         args: Args::Bare(Command::Help),
     },
     Spec {
         name: "chat",
+        aliases: &[],
         about: "chat with a friend",
         usage: "chat:friendid:message",
         args: Args::IdText(|to, text| Command::Chat { to, text }),
     },
     Spec {
         name: "addfriend",
+        aliases: &[],
         about: "add a friend",
         usage: "addfriend:friendid",
         args: Args::Id(Command::AddFriend),
     },
     Spec {
         name: "removefriend",
+        aliases: &[],
         about: "remove a friend",
         usage: "removefriend:friendid",
         args: Args::Id(Command::RemoveFriend),
     },
     Spec {
         name: "creategroup",
+        aliases: &[],
         about: "create a group",
         usage: "creategroup:groupname:groupdesc",
         args: Args::NameDesc(|name, desc| Command::CreateGroup { name, desc }),
     },
     Spec {
         name: "joingroup",
+        aliases: &["addgroup"],
         about: "join a group",
         usage: "joingroup:groupid",
         args: Args::Id(Command::JoinGroup),
     },
     Spec {
         name: "groupchat",
+        aliases: &[],
         about: "chat with a group",
         usage: "groupchat:groupid:message",
         args: Args::IdText(|group, text| Command::GroupChat { group, text }),
     },
     Spec {
         name: "list",
+        aliases: &[],
         about: "show the members of a group",
         usage: "list:groupid",
         args: Args::Id(Command::List),
     },
     Spec {
         name: "quitgroup",
+        aliases: &[],
         about: "leave a group",
         usage: "quitgroup:groupid",
         args: Args::Id(Command::QuitGroup),
     },
     Spec {
         name: "deletegroup",
+        aliases: &[],
         about: "delete a group you created",
         usage: "deletegroup:groupid",
         args: Args::Id(Command::DeleteGroup),
     },
     Spec {
         name: "history",
+        aliases: &[],
         about: "show the chat with a friend",
         usage: "history:friendid",
         args: Args::Id(Command::History),
     },
     Spec {
         name: "grouphistory",
+        aliases: &[],
         about: "show a group's chat",
         usage: "grouphistory:groupid",
         args: Args::Id(Command::GroupHistory),
     },
     Spec {
+        name: "more",
+        aliases: &[],
+        about: "show older messages of the last history",
+        usage: "more",
+        args: Args::Bare(Command::More),
+    },
+    Spec {
         name: "showme",
+        aliases: &[],
         about: "show my details and lists",
         usage: "showme",
         args: Args::Bare(Command::ShowMe),
     },
     Spec {
         name: "updatelist",
+        aliases: &[],
         about: "reload my friend and group lists",
         usage: "updatelist",
         args: Args::Bare(Command::UpdateList),
     },
     Spec {
+        name: "token",
+        aliases: &[],
+        about: "show my session token, for --token",
+        usage: "token",
+        args: Args::Bare(Command::Token),
+    },
+    Spec {
         name: "logout",
+        aliases: &["loginout"],
         about: "log out, back to the menu",
         usage: "logout",
         args: Args::Bare(Command::Logout),
     },
     Spec {
         name: "quit",
+        aliases: &[],
         about: "exit the chat",
         usage: "quit",
         args: Args::Bare(Command::Quit),
@@ -186,9 +241,11 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// The spec of the command called `name`.
+/// The spec of the command called `name` (or one of its aliases).
 pub fn spec(name: &str) -> Option<&'static Spec> {
-    SPECS.iter().find(|s| s.name == name)
+    SPECS
+        .iter()
+        .find(|s| s.name == name || s.aliases.contains(&name))
 }
 
 /// Parses one line typed at the command prompt.
@@ -345,8 +402,8 @@ mod tests {
         assert_eq!(parse("   "), Err(ParseError::Empty));
         assert_eq!(parse("hello"), Err(ParseError::Unknown("hello".into())));
         assert_eq!(
-            parse("loginout:1"),
-            Err(ParseError::Unknown("loginout".into()))
+            parse("loginut:1"),
+            Err(ParseError::Unknown("loginut".into()))
         );
         assert_eq!(
             ParseError::Unknown("x".into()).to_string(),
@@ -356,6 +413,17 @@ mod tests {
             ParseError::Usage(spec("chat").unwrap()).to_string(),
             "usage: chat:friendid:message"
         );
+    }
+
+    #[test]
+    fn the_original_aliases() {
+        assert_eq!(parse("addgroup:3"), Ok(Command::JoinGroup(3)));
+        assert_eq!(parse("loginout"), Ok(Command::Logout));
+        assert_eq!(parse("LOGINOUT"), Ok(Command::Logout));
+        assert_eq!(usage_of("addgroup:x"), "joingroup:groupid");
+        assert_eq!(usage_of("loginout:1"), "logout");
+        assert_eq!(parse("more"), Ok(Command::More));
+        assert_eq!(parse("token"), Ok(Command::Token));
     }
 
     #[test]

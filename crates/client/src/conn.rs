@@ -1,36 +1,47 @@
 //! The connection to the server: one task owns the TCP stream, numbers the
 //! requests, matches replies to their callers and forwards events; when
-//! the connection drops it reconnects with backoff and logs in again with
-//! the session's token.
+//! the connection drops it reconnects (exponential backoff with full
+//! jitter, [`crate::backoff`]) and logs in again with the session's token.
 //!
 //! The rest of the client holds a cheap [`Conn`] handle and receives
-//! [`Notice`]s (events and connection news) on one channel.
+//! [`Notice`]s (events and connection news) on one channel: one notice
+//! when the connection drops, one when it is back, none per attempt.
 //!
-//! Requests made while the connection is down wait in a bounded queue and
-//! go out once it is back (after the re-login). A request that was sent but
-//! not answered when the connection dropped is sent again only when that is
-//! harmless: reads, `login`, `ack`, and messages carrying a `cid` (which the
-//! server deduplicates); anything else fails with [`ConnError::Lost`],
-//! since it may or may not have taken effect.
+//! While the connection is down, only requests that are harmless to send
+//! late wait for it ([`waits_for_reconnect`]: messages, which carry a
+//! `cid` the server deduplicates, and acks); anything else fails at once
+//! with [`ConnError::NotConnected`], so nobody waits on an outage. A
+//! request that was sent but not answered when the connection dropped is
+//! sent again only if it is one of those; the others fail with
+//! [`ConnError::Lost`], since they may or may not have taken effect.
+//!
+//! Liveness: after `keepalive` without sending anything the task sends a
+//! `ping` (whose reply it drops), and it promises the server as much with
+//! the login's `heartbeat` field; a connection on which nothing at all is
+//! heard for three keepalives (the pings go unanswered) is given up as
+//! dead and replaced.
+//!
+//! Over 500 lines: the task is one state machine (serve, drop, wait,
+//! connect, log in again) that reads best in one place; the wire format
+//! lives in [`crate::wire`] and the retry timing in [`crate::backoff`].
 
-use std::collections::{BTreeMap, VecDeque};
-use std::hash::{BuildHasher as _, RandomState};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
 use std::time::Duration;
 
-use chat_proto::reply::{ErrorBody, LoggedIn, Reply};
-use chat_proto::{Credential, ErrorCode, Event, LineDecoder, Request, RequestFrame, ServerFrame};
+use chat_proto::reply::LoggedIn;
+use chat_proto::{Credential, Event, LineDecoder, Request};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::wire::{self, Failure, Incoming, Reply};
 
 /// The longest frame the client accepts from the server.
 pub const MAX_FRAME: usize = 1024 * 1024;
-/// The first wait before reconnecting; it doubles after each failure.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
-/// The longest wait between two reconnection attempts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How many bytes one read asks for, at least.
 const READ_CHUNK: usize = 8 * 1024;
 /// How long one connection attempt may take.
@@ -39,23 +50,29 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_QUEUED: usize = 256;
 /// Requests from the app to the connection task, in flight.
 const CMD_CAPACITY: usize = 64;
-/// After this long without sending anything the task sends a `ping`, so
-/// that the server's idle timeout (300 s by default) does not close the
-/// connection of a user who is only reading.
-pub const KEEPALIVE: Duration = Duration::from_secs(60);
+/// After this long without sending anything the task sends a `ping`; the
+/// login promises the server this much (`heartbeat`), so a session that
+/// goes silent (a frozen client, a sleeping laptop) can be closed soon.
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
+/// A connection silent for this many keepalives is given up as dead.
+const DEAD_AFTER_KEEPALIVES: u32 = 3;
 
 /// Why a request got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnError {
     /// The connection dropped after the request was sent; it may or may
     /// not have taken effect.
-    #[error("connection lost before the reply (reconnecting)")]
+    #[error("the connection dropped before the server answered")]
     Lost,
-    /// The connection is down and too many requests are already waiting.
+    /// The connection is down; the request was not sent.
     #[error("not connected to the server (reconnecting)")]
     NotConnected,
-    /// The session's token was refused after a reconnect.
-    #[error("the session has ended; please log in again")]
+    /// The connection is down and too many requests are already waiting.
+    #[error("too many messages are already waiting for the connection")]
+    QueueFull,
+    /// The session's token was refused after a reconnect, or the user
+    /// logged out, before the request could be sent.
+    #[error("the session has ended")]
     SessionEnded,
     /// The connection task has stopped.
     #[error("the connection has been closed")]
@@ -67,16 +84,31 @@ pub enum ConnError {
 pub enum Notice {
     /// An event pushed by the server.
     Event(Event),
-    /// The connection dropped; the next attempt is in `retry_in`.
-    Lost { error: String, retry_in: Duration },
-    /// A reconnection attempt failed; the next is in `retry_in`.
-    RetryFailed { error: String, retry_in: Duration },
-    /// Connected again; logged in again when there was a session.
-    Reconnected { login: Option<Box<LoggedIn>> },
+    /// An event this client cannot read, by name.
+    UnknownEvent(String),
+    /// The connection dropped (said once per outage); reconnecting.
+    Lost { error: String },
+    /// Connected again after `down_for`; logged in again when there was
+    /// a session.
+    Reconnected {
+        login: Option<Box<LoggedIn>>,
+        down_for: Duration,
+    },
     /// The token was refused after a reconnect: the session is over.
-    SessionRejected(ErrorBody),
+    SessionRejected(Failure),
     /// Something the server sent that the client could not use.
     Garbled(String),
+}
+
+/// Whether `request` waits for the connection to come back when it is
+/// down, and is sent again when the connection dropped before its reply.
+/// True only where a late or repeated send does no harm.
+pub fn waits_for_reconnect(request: &Request) -> bool {
+    match request {
+        Request::Chat { cid, .. } | Request::GroupChat { cid, .. } => cid.is_some(),
+        Request::Ack { .. } => true,
+        _ => false,
+    }
 }
 
 /// The user's session, to log in again after a reconnect.
@@ -114,17 +146,26 @@ impl Conn {
     ) -> io::Result<Conn> {
         let stream = connect(host, port).await?;
         let (cmds, rx) = mpsc::channel(CMD_CAPACITY);
+        let keepalive = keepalive.max(Duration::from_millis(10));
+        let now = Instant::now();
         let task = Task {
             host: host.to_owned(),
             port,
-            keepalive: keepalive.max(Duration::from_millis(10)),
+            keepalive,
+            heartbeat: u32::try_from(keepalive.as_secs_f64().ceil() as u64)
+                .unwrap_or(u32::MAX)
+                .max(1),
             cmds: rx,
             notices,
             next_id: 1,
             pending: BTreeMap::new(),
+            pings: HashSet::new(),
             queue: VecDeque::new(),
             session: None,
             relogin: None,
+            last_sent: now,
+            last_heard: now,
+            down_since: None,
         };
         tokio::spawn(task.run(stream));
         Ok(Conn { cmds })
@@ -149,37 +190,6 @@ async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Whether a request that may have reached the server can be sent again
-/// without doing twice what it does.
-fn retryable(request: &Request) -> bool {
-    match request {
-        Request::Ping
-        | Request::Login { .. }
-        | Request::Whoami
-        | Request::Sync
-        | Request::GroupMembers { .. }
-        | Request::History { .. }
-        | Request::Ack { .. } => true,
-        Request::Chat { cid, .. } | Request::GroupChat { cid, .. } => cid.is_some(),
-        Request::Register { .. }
-        | Request::Logout { .. }
-        | Request::AddFriend { .. }
-        | Request::RemoveFriend { .. }
-        | Request::CreateGroup { .. }
-        | Request::JoinGroup { .. }
-        | Request::QuitGroup { .. }
-        | Request::DeleteGroup { .. } => false,
-    }
-}
-
-/// `d` give or take a fifth, so that many clients dropped at once do not
-/// come back in lockstep.
-fn jitter(d: Duration) -> Duration {
-    let r = RandomState::new().hash_one(std::time::SystemTime::now());
-    // r % 41 is 0..=40: a factor of 0.80 to 1.20.
-    d.mul_f64(0.8 + (r % 41) as f64 / 100.0)
-}
-
 /// How a connection ended.
 enum End {
     /// Every [`Conn`] handle is gone, or the app stopped listening.
@@ -192,6 +202,8 @@ struct Task {
     host: String,
     port: u16,
     keepalive: Duration,
+    /// `keepalive` in whole seconds, rounded up: the login's promise.
+    heartbeat: u32,
     cmds: mpsc::Receiver<Waiter>,
     notices: mpsc::Sender<Notice>,
     /// The id of the next request; ids only grow, so `pending` in id order
@@ -199,52 +211,46 @@ struct Task {
     next_id: u64,
     /// Sent requests waiting for their reply, by request id.
     pending: BTreeMap<u64, Waiter>,
+    /// Ids of our own keepalive pings; their replies are dropped.
+    pings: HashSet<u64>,
     /// Requests not sent yet: the connection is down or logging in again.
     queue: VecDeque<Waiter>,
     /// Set by a successful `login`, cleared by `logout` or a refused token.
     session: Option<Session>,
     /// The id of the token login sent after a reconnect, until its reply.
     relogin: Option<u64>,
+    last_sent: Instant,
+    last_heard: Instant,
+    /// When the connection dropped, while it is down (and until the app
+    /// has been told it is back).
+    down_since: Option<Instant>,
 }
 
 impl Task {
     async fn run(mut self, stream: TcpStream) {
         let mut stream = stream;
-        let mut delay = BACKOFF_MIN;
+        let mut backoff = Backoff::new();
         let mut reconnected = false;
         loop {
-            let error = match self.serve(stream, reconnected, &mut delay).await {
+            let error = match self.serve(stream, reconnected, &mut backoff).await {
                 End::Stopped => return,
                 End::Lost(e) => e,
             };
             self.requeue_or_fail();
-            let mut wait = jitter(delay);
-            if !self
-                .notify(Notice::Lost {
-                    error,
-                    retry_in: wait,
-                })
-                .await
-            {
-                return;
-            }
-            stream = loop {
-                if !self.pause(wait).await {
+            if self.down_since.is_none() {
+                self.down_since = Some(Instant::now());
+                if !self.notify(Notice::Lost { error }).await {
                     return;
                 }
-                match connect(&self.host, self.port).await {
-                    Ok(s) => break s,
-                    Err(e) => {
-                        delay = (delay * 2).min(BACKOFF_MAX);
-                        wait = jitter(delay);
-                        let notice = Notice::RetryFailed {
-                            error: e.to_string(),
-                            retry_in: wait,
-                        };
-                        if !self.notify(notice).await {
-                            return;
-                        }
-                    }
+            }
+            stream = loop {
+                if !self.pause(backoff.next()).await {
+                    return;
+                }
+                match self.attempt().await {
+                    None => return,
+                    Some(Ok(s)) => break s,
+                    Some(Err(_)) => {}
                 }
             };
             reconnected = true;
@@ -253,27 +259,25 @@ impl Task {
 
     /// Serves one connection until it drops. After a reconnect it first
     /// logs in again (or announces the reconnection when there is no
-    /// session); `delay` goes back to the minimum once that has worked.
-    async fn serve(&mut self, stream: TcpStream, reconnected: bool, delay: &mut Duration) -> End {
+    /// session); the backoff starts over once that has worked.
+    async fn serve(&mut self, stream: TcpStream, reconnected: bool, backoff: &mut Backoff) -> End {
         let (mut rd, mut wr) = stream.into_split();
         let mut dec = LineDecoder::new(MAX_FRAME, READ_CHUNK);
+        self.last_heard = Instant::now();
         if reconnected {
             if let Some(s) = self.session.clone() {
                 let id = self.take_id();
-                let frame = RequestFrame {
-                    id: Some(id),
-                    request: Request::Login {
-                        user: s.user,
-                        credential: Credential::Token(s.token),
-                    },
+                let login = Request::Login {
+                    user: s.user,
+                    credential: Credential::Token(s.token),
                 };
                 self.relogin = Some(id);
-                if let Err(e) = wr.write_all(&frame.to_line()).await {
-                    return End::Lost(e.to_string());
+                if let Err(e) = self.write(&mut wr, id, &login).await {
+                    return e;
                 }
             } else {
-                *delay = BACKOFF_MIN;
-                if !self.notify(Notice::Reconnected { login: None }).await {
+                backoff.reset();
+                if !self.back(None).await {
                     return End::Stopped;
                 }
             }
@@ -281,24 +285,26 @@ impl Task {
         if let Err(end) = self.flush_queue(&mut wr).await {
             return end;
         }
-        let keepalive = tokio::time::sleep(self.keepalive);
-        tokio::pin!(keepalive);
+        let dead_after = self.keepalive * DEAD_AFTER_KEEPALIVES;
         loop {
             // Room for a good read; a no-op when there is room already.
             dec.buffer().reserve(READ_CHUNK);
             tokio::select! {
-                _ = &mut keepalive => {
-                    // Its reply matches no waiter and is dropped.
+                _ = tokio::time::sleep_until(self.last_heard + dead_after) => {
+                    return End::Lost(format!(
+                        "no answer from the server for {} s",
+                        dead_after.as_secs()
+                    ));
+                }
+                _ = tokio::time::sleep_until(self.last_sent + self.keepalive) => {
                     let id = self.take_id();
-                    let ping = RequestFrame { id: Some(id), request: Request::Ping };
-                    if let Err(e) = wr.write_all(&ping.to_line()).await {
-                        return End::Lost(e.to_string());
+                    self.pings.insert(id);
+                    if let Err(e) = self.write(&mut wr, id, &Request::Ping).await {
+                        return e;
                     }
-                    keepalive.as_mut().reset(tokio::time::Instant::now() + self.keepalive);
                 }
                 cmd = self.cmds.recv() => {
                     let Some(w) = cmd else { return End::Stopped };
-                    keepalive.as_mut().reset(tokio::time::Instant::now() + self.keepalive);
                     if self.relogin.is_some() {
                         self.enqueue(w);
                     } else if let Err(end) = self.send(&mut wr, w).await {
@@ -311,13 +317,14 @@ impl Task {
                         Err(e) => return End::Lost(e.to_string()),
                         Ok(_) => {}
                     }
+                    self.last_heard = Instant::now();
                     loop {
                         let frame = match dec.next_frame() {
                             Ok(Some(f)) => f,
                             Ok(None) => break,
                             Err(e) => return End::Lost(format!("the server sent a {e}")),
                         };
-                        if let Err(end) = self.on_frame(&frame, &mut wr, delay).await {
+                        if let Err(end) = self.on_frame(&frame, &mut wr, backoff).await {
                             return end;
                         }
                     }
@@ -333,21 +340,68 @@ impl Task {
         id
     }
 
+    /// Writes one request line.
+    async fn write(
+        &mut self,
+        wr: &mut OwnedWriteHalf,
+        id: u64,
+        request: &Request,
+    ) -> Result<(), End> {
+        let line = wire::request_line(id, request, Some(self.heartbeat));
+        wr.write_all(&line)
+            .await
+            .map_err(|e| End::Lost(e.to_string()))?;
+        self.last_sent = Instant::now();
+        Ok(())
+    }
+
     /// Forwards a notice; false when the app has stopped listening.
     async fn notify(&self, notice: Notice) -> bool {
         self.notices.send(notice).await.is_ok()
     }
 
-    /// Queues a request for when the connection is back.
+    /// Tells the app the connection is back; false when it is gone.
+    async fn back(&mut self, login: Option<Box<LoggedIn>>) -> bool {
+        let down_for = self
+            .down_since
+            .take()
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        self.notify(Notice::Reconnected { login, down_for }).await
+    }
+
+    /// A request while connected but logging in again: it waits.
     fn enqueue(&mut self, w: Waiter) {
         if self.queue.len() >= MAX_QUEUED {
-            let _ = w.tx.send(Err(ConnError::NotConnected));
+            let _ = w.tx.send(Err(ConnError::QueueFull));
         } else {
             self.queue.push_back(w);
         }
     }
 
-    /// Waits `d` while queueing requests; false when the app is gone.
+    /// A request while the connection is down: it waits if that is
+    /// harmless, else it fails at once.
+    fn while_down(&mut self, w: Waiter) {
+        if matches!(w.request, Request::Logout { .. }) {
+            self.logged_out();
+            let _ = w.tx.send(Err(ConnError::NotConnected));
+        } else if waits_for_reconnect(&w.request) {
+            self.enqueue(w);
+        } else {
+            let _ = w.tx.send(Err(ConnError::NotConnected));
+        }
+    }
+
+    /// The user logged out: no login again after a reconnect, and what
+    /// waited for the session will not be sent.
+    fn logged_out(&mut self) {
+        self.session = None;
+        for w in self.queue.drain(..) {
+            let _ = w.tx.send(Err(ConnError::SessionEnded));
+        }
+    }
+
+    /// Waits `d` while taking requests; false when the app is gone.
     async fn pause(&mut self, d: Duration) -> bool {
         let sleep = tokio::time::sleep(d);
         tokio::pin!(sleep);
@@ -355,8 +409,26 @@ impl Task {
             tokio::select! {
                 _ = &mut sleep => return true,
                 cmd = self.cmds.recv() => match cmd {
-                    Some(w) => self.enqueue(w),
+                    Some(w) => self.while_down(w),
                     None => return false,
+                },
+            }
+        }
+    }
+
+    /// One connection attempt, taking requests meanwhile; `None` when the
+    /// app is gone.
+    async fn attempt(&mut self) -> Option<io::Result<TcpStream>> {
+        let host = self.host.clone();
+        let port = self.port;
+        let attempt = connect(&host, port);
+        tokio::pin!(attempt);
+        loop {
+            tokio::select! {
+                r = &mut attempt => return Some(r),
+                cmd = self.cmds.recv() => match cmd {
+                    Some(w) => self.while_down(w),
+                    None => return None,
                 },
             }
         }
@@ -369,19 +441,13 @@ impl Task {
             return Ok(());
         }
         let id = self.take_id();
-        let line = RequestFrame {
-            id: Some(id),
-            request: w.request.clone(),
-        }
-        .to_line();
         if matches!(w.request, Request::Logout { .. }) {
             // From now on a reconnect must not log this user in again.
-            self.session = None;
+            self.logged_out();
         }
+        let request = w.request.clone();
         self.pending.insert(id, w);
-        wr.write_all(&line)
-            .await
-            .map_err(|e| End::Lost(e.to_string()))
+        self.write(wr, id, &request).await
     }
 
     async fn flush_queue(&mut self, wr: &mut OwnedWriteHalf) -> Result<(), End> {
@@ -398,53 +464,62 @@ impl Task {
     /// front of the queue, in their order; the others fail.
     fn requeue_or_fail(&mut self) {
         self.relogin = None;
+        self.pings.clear();
         let pending = std::mem::take(&mut self.pending);
         let mut again = VecDeque::new();
         for (_, w) in pending {
-            if retryable(&w.request) && !w.tx.is_closed() {
+            if waits_for_reconnect(&w.request) && !w.tx.is_closed() {
                 again.push_back(w);
             } else {
                 let _ = w.tx.send(Err(ConnError::Lost));
             }
         }
-        again.append(&mut self.queue);
-        self.queue = again;
-        while self.queue.len() > MAX_QUEUED {
-            if let Some(w) = self.queue.pop_back() {
+        // Requests queued during a login again that may not wait fail now.
+        for w in self.queue.drain(..) {
+            if waits_for_reconnect(&w.request) {
+                again.push_back(w);
+            } else {
                 let _ = w.tx.send(Err(ConnError::NotConnected));
             }
         }
+        while again.len() > MAX_QUEUED {
+            if let Some(w) = again.pop_back() {
+                let _ = w.tx.send(Err(ConnError::QueueFull));
+            }
+        }
+        self.queue = again;
     }
 
     async fn on_frame(
         &mut self,
         frame: &[u8],
         wr: &mut OwnedWriteHalf,
-        delay: &mut Duration,
+        backoff: &mut Backoff,
     ) -> Result<(), End> {
         let Ok(text) = std::str::from_utf8(frame) else {
             return self.garbled("a frame that is not UTF-8".into()).await;
         };
-        let reply = match ServerFrame::parse(text) {
+        let reply = match wire::parse(text) {
             Err(e) => return self.garbled(format!("an unreadable frame ({e})")).await,
-            Ok(ServerFrame::Event(ev)) => {
-                return match self.notify(Notice::Event(ev)).await {
-                    true => Ok(()),
-                    false => Err(End::Stopped),
-                };
+            Ok(Incoming::Event(ev)) => return self.forward(Notice::Event(ev)).await,
+            Ok(Incoming::UnknownEvent(name)) => {
+                return self.forward(Notice::UnknownEvent(name)).await;
             }
-            Ok(ServerFrame::Reply(r)) => r,
+            Ok(Incoming::Reply(r)) => r,
         };
         let Some(re) = reply.re else {
             let what = match &reply.result {
-                Err(e) => format!("{}: {}", e.code, e.error),
+                Err(f) => format!("{}: {}", f.code, f.error),
                 Ok(_) => "a reply to no request".into(),
             };
             return self.garbled(what).await;
         };
+        if self.pings.remove(&re) {
+            return Ok(());
+        }
         if self.relogin == Some(re) {
             self.relogin = None;
-            return self.on_relogin(reply, wr, delay).await;
+            return self.on_relogin(reply, wr, backoff).await;
         }
         let Some(w) = self.pending.remove(&re) else {
             return self
@@ -468,49 +543,43 @@ impl Task {
         &mut self,
         reply: Reply,
         wr: &mut OwnedWriteHalf,
-        delay: &mut Duration,
+        backoff: &mut Backoff,
     ) -> Result<(), End> {
         match &reply.result {
             Ok(_) => {
                 let li = match reply.body::<LoggedIn>() {
                     Ok(li) => li,
-                    Err(e) => return Err(End::Lost(format!("logging in again failed: {e}"))),
+                    Err(e) => return Err(End::Lost(format!("logging in again failed: {e:?}"))),
                 };
-                *delay = BACKOFF_MIN;
-                if !self
-                    .notify(Notice::Reconnected {
-                        login: Some(Box::new(li)),
-                    })
-                    .await
-                {
+                backoff.reset();
+                if !self.back(Some(Box::new(li))).await {
                     return Err(End::Stopped);
                 }
                 self.flush_queue(wr).await
             }
-            Err(e) if e.code == ErrorCode::BadCredentials => {
+            Err(f) if f.code == "bad_credentials" => {
                 // The token is no good any more: the session is over, and
                 // what was waiting for it with it.
-                self.session = None;
-                for w in self.queue.drain(..) {
-                    let _ = w.tx.send(Err(ConnError::SessionEnded));
-                }
-                if !self.notify(Notice::SessionRejected(e.clone())).await {
-                    return Err(End::Stopped);
-                }
-                Ok(())
+                self.logged_out();
+                self.down_since = None;
+                self.forward(Notice::SessionRejected(f.clone())).await
             }
-            Err(e) => Err(End::Lost(format!(
+            Err(f) => Err(End::Lost(format!(
                 "logging in again failed: {}: {}",
-                e.code, e.error
+                f.code, f.error
             ))),
         }
     }
 
-    async fn garbled(&self, what: String) -> Result<(), End> {
-        match self.notify(Notice::Garbled(what)).await {
+    async fn forward(&self, notice: Notice) -> Result<(), End> {
+        match self.notify(notice).await {
             true => Ok(()),
             false => Err(End::Stopped),
         }
+    }
+
+    async fn garbled(&self, what: String) -> Result<(), End> {
+        self.forward(Notice::Garbled(what)).await
     }
 }
 
@@ -519,34 +588,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_harmless_requests_are_retried() {
-        assert!(retryable(&Request::Sync));
-        assert!(retryable(&Request::Ack { ids: vec![1] }));
-        assert!(retryable(&Request::Chat {
+    fn only_harmless_requests_wait_for_a_reconnect() {
+        assert!(waits_for_reconnect(&Request::Ack { ids: vec![1] }));
+        assert!(waits_for_reconnect(&Request::Chat {
             to: 1,
             text: "x".into(),
             cid: Some("c1".into())
         }));
-        assert!(!retryable(&Request::Chat {
+        assert!(!waits_for_reconnect(&Request::Chat {
             to: 1,
             text: "x".into(),
             cid: None
         }));
-        assert!(!retryable(&Request::CreateGroup {
+        assert!(!waits_for_reconnect(&Request::Sync));
+        assert!(!waits_for_reconnect(&Request::CreateGroup {
             name: "g".into(),
             desc: String::new()
         }));
-        assert!(!retryable(&Request::AddFriend { user: 1 }));
-    }
-
-    #[test]
-    fn jitter_stays_within_a_fifth() {
-        for _ in 0..100 {
-            let d = jitter(Duration::from_secs(10));
-            assert!(
-                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
-                "{d:?}"
-            );
-        }
+        assert!(!waits_for_reconnect(&Request::AddFriend { user: 1 }));
     }
 }

@@ -2,11 +2,18 @@
 //!
 //! Map:
 //! - `main.rs`: the command line; builds the runtime and hands over.
-//! - [`app`]: the loop (menu, commands, events, acks, exit).
+//! - [`app`]: the loop (menu, commands, events, acks, exit): wiring only.
+//! - [`outcome`]: what each command sends, and what its reply changes and
+//!   shows (pure).
+//! - [`inbox`]: which events to show, hold for names, drop as duplicates
+//!   or ack (pure).
+//! - [`words`]: errors in plain words; field checks before sending (pure).
 //! - [`conn`]: the connection task (requests and replies, events,
-//!   reconnecting and logging in again).
+//!   reconnecting and logging in again); [`backoff`]: when to retry;
+//!   [`wire`]: lines out, lenient decoding of what comes in.
 //! - [`commands`]: parsing `chat:2001:hello` into a [`commands::Command`].
-//! - [`view`]: formatting tables, messages and events.
+//! - [`view`]: formatting screens, messages and events; [`table`]: tables
+//!   that fit the terminal.
 //! - [`state`]: what the client knows (lists, names, shown message ids).
 //! - [`term`]: lines in and out, on a terminal (rustyline) or a script.
 //!
@@ -14,11 +21,17 @@
 //! prints, and wire types come from `chat-proto`.
 
 mod app;
+mod backoff;
 mod commands;
 mod conn;
+mod inbox;
+mod outcome;
 mod state;
+mod table;
 mod term;
 mod view;
+mod wire;
+mod words;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -27,7 +40,7 @@ use std::time::Duration;
 use clap::Parser;
 use tokio::sync::mpsc;
 
-use crate::app::{App, AutoLogin};
+use crate::app::{App, AutoLogin, Settings, exit};
 use crate::conn::Conn;
 use crate::view::Clock;
 
@@ -35,18 +48,27 @@ use crate::view::Clock;
 const SCRIPT_HELP: &str = "\
 When stdin is not a terminal, lines are read from it without prompts:
   without login flags, menu answers first: `1`, user id, password (login),
-  or `2`, name, password (register; the menu comes back), or `3` (quit);
+  or `2`, name, password (register, then logged in), or `3` (quit);
   with --user and no password, the password is the first line;
   then one command per line (`help` lists them). Each command waits for
-  its reply. At the end of input the client prints what is still due and
-  exits 0.";
+  its reply, and each answer starts with the command it answers
+  (`chat:2:hi -> ...`). A message typed while the server is unreachable
+  is sent when the connection is back. At the end of input the client
+  prints what is still due and exits.
+
+Exit status:
+  0  every command worked
+  1  a command failed (an error, a malformed command, a message not
+     sent), or the login from the flags failed
+  2  bad command-line arguments
+  3  the server could not be reached at start";
 
 /// Terminal client for the chat server.
 ///
 /// Without login flags it shows the menu (1. login, 2. register, 3. quit).
 /// When stdin is not a terminal it reads the same answers and commands
 /// line by line (e.g. `1`, the user id, the password, then commands), and
-/// exits 0 at the end of input after printing the replies still due.
+/// exits at the end of input after printing the replies still due.
 #[derive(Debug, Parser)]
 #[command(name = "chatclient", version, about, long_about = None, after_help = SCRIPT_HELP)]
 struct Args {
@@ -87,13 +109,19 @@ struct Args {
     #[arg(long, value_name = "NAME", requires = "password")]
     register: Option<String>,
 
+    /// Print the session's token after logging in (for --token later).
+    #[arg(long)]
+    print_token: bool,
+
     /// After the end of scripted input, keep showing arriving events for
     /// this many seconds before exiting.
     #[arg(long, value_name = "SECS", default_value_t = 0.2)]
     linger: f64,
 
-    /// Send a `ping` after this many seconds without sending anything, so
-    /// the server's idle timeout does not close the connection.
+    /// Send a `ping` after this many seconds without sending anything (the
+    /// login promises the server as much, so a frozen client goes offline
+    /// for its friends soon), and give the connection up after three times
+    /// this without hearing from the server.
     #[arg(long, value_name = "SECS", default_value_t = conn::KEEPALIVE.as_secs_f64())]
     keepalive: f64,
 
@@ -151,7 +179,7 @@ fn main() -> ExitCode {
                     "chatclient: cannot connect to {}:{}: {e}",
                     args.host, args.port
                 );
-                return 1;
+                return exit::NO_SERVER;
             }
         };
         let (input, out, interactive) = match term::terminal() {
@@ -161,8 +189,13 @@ fn main() -> ExitCode {
                 (i, o, false)
             }
         };
-        let clock = if args.utc { Clock::Utc } else { Clock::Local };
-        App::new(conn, notices, input, out, interactive, clock)
+        let settings = Settings {
+            interactive,
+            clock: if args.utc { Clock::Utc } else { Clock::Local },
+            print_token: args.print_token,
+            server: format!("{} {}", args.host, args.port),
+        };
+        App::new(conn, notices, input, out, settings)
             .run(auto, linger)
             .await
     });

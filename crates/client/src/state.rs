@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use chat_proto::reply::{LoggedIn, Synced};
-use chat_proto::{Group, Member, User};
+use chat_proto::{Event, Group, Member, User};
 
 /// At most this many names are remembered besides the friends'; past it
 /// the cache starts over (names are only a nicety: ids always work).
@@ -98,6 +98,11 @@ impl Directory {
         self.names.get(&id).map(String::as_str)
     }
 
+    /// A friend, if `id` is one.
+    pub fn friend(&self, id: u64) -> Option<&User> {
+        self.friends.iter().find(|f| f.id == id)
+    }
+
     pub fn group(&self, id: u64) -> Option<&Group> {
         self.groups.iter().find(|g| g.id == id)
     }
@@ -140,6 +145,27 @@ impl Directory {
     pub fn remove_group(&mut self, id: u64) -> Option<Group> {
         let i = self.groups.iter().position(|g| g.id == id)?;
         Some(self.groups.remove(i))
+    }
+
+    /// Applies an event, once it has been shown (its line is read from
+    /// the directory as it was before).
+    pub fn apply_event(&mut self, ev: &Event) {
+        match ev {
+            Event::Msg { .. } => {}
+            Event::Presence { user, online } => {
+                self.set_online(*user, *online);
+            }
+            Event::FriendAdded { user } => self.add_friend(user.clone()),
+            Event::FriendRemoved { user } => {
+                self.remove_friend(*user);
+            }
+            Event::GroupDeleted { group } => {
+                self.remove_group(*group);
+            }
+            Event::MemberJoined { user, .. } | Event::MemberLeft { user, .. } => {
+                self.learn(user.id, &user.name);
+            }
+        }
     }
 }
 
@@ -256,5 +282,33 @@ mod tests {
         assert_eq!(d.group(5).map(|g| g.name.as_str()), Some("g"));
         assert!(d.remove_group(5).is_some());
         assert!(d.remove_group(5).is_none());
+    }
+
+    #[test]
+    fn events_change_lists_and_names() {
+        let mut d = Directory::default();
+        d.apply_event(&Event::FriendAdded {
+            user: user(2, "kir", true),
+        });
+        d.apply_event(&Event::Presence {
+            user: 2,
+            online: false,
+        });
+        assert_eq!(d.friends[0].online, Some(false));
+        d.apply_event(&Event::MemberJoined {
+            group: 5,
+            user: user(3, "tom", true),
+        });
+        assert_eq!(d.user_name(3), Some("tom"));
+        d.apply_event(&Event::FriendRemoved { user: 2 });
+        assert!(d.friends.is_empty());
+        d.add_group(Group {
+            id: 5,
+            name: "g".into(),
+            desc: String::new(),
+            role: Role::Member,
+        });
+        d.apply_event(&Event::GroupDeleted { group: 5 });
+        assert!(d.groups.is_empty());
     }
 }

@@ -5,16 +5,20 @@
 //! never change it, so the app decides when state changes and these can be
 //! unit-tested. Text that came from other users is passed through
 //! [`clean`] so that nobody can send escape sequences to your terminal.
+//!
+//! Over 500 lines, about half of them unit tests pinning the original
+//! screens; table layout lives in [`crate::table`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chat_proto::{Event, Group, Member, Msg, Role, User};
 use chrono::TimeZone as _;
-use unicode_width::UnicodeWidthStr as _;
 
 use crate::commands::SPECS;
 use crate::state::Directory;
+use crate::table::{self, Column, left};
+use unicode_width::UnicodeWidthStr as _;
 
 const LOGIN_USER: &str =
     "--------------------------------login user-------------------------------";
@@ -93,47 +97,6 @@ fn cell(s: &str) -> String {
         .collect()
 }
 
-/// `s` right-aligned in `width` terminal columns (wide characters count 2).
-fn right(s: &str, width: usize) -> String {
-    let w = s.width();
-    let mut out = " ".repeat(width.saturating_sub(w));
-    out.push_str(s);
-    out
-}
-
-/// `s` left-aligned in `width` terminal columns.
-fn left(s: &str, width: usize) -> String {
-    let w = s.width();
-    let mut out = s.to_owned();
-    out.push_str(&" ".repeat(width.saturating_sub(w)));
-    out
-}
-
-/// A right-aligned table: each column is at least its minimum width and
-/// wide enough for its longest cell plus two spaces.
-fn table(header: &[&str], min: &[usize], rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].width() + 2)
-                .chain([min[i], header[i].width() + 2])
-                .max()
-                .unwrap_or(min[i])
-        })
-        .collect();
-    let mut out = String::new();
-    for (h, w) in header.iter().zip(&widths) {
-        out.push_str(&right(h, *w));
-    }
-    for row in rows {
-        out.push('\n');
-        for (c, w) in row.iter().zip(&widths) {
-            out.push_str(&right(c, *w));
-        }
-    }
-    out
-}
-
 fn online_word(online: Option<bool>) -> &'static str {
     if online.unwrap_or(false) {
         "online"
@@ -163,8 +126,14 @@ pub fn group_label(dir: &Directory, id: u64) -> String {
     }
 }
 
-/// The friend list table.
-pub fn friend_table(friends: &[User]) -> String {
+const ID: Column = Column {
+    header: "ID",
+    min: 10,
+    cut: false,
+};
+
+/// The friend list table, within `width` columns; and its width.
+pub fn friend_table(friends: &[User], width: Option<usize>, at_least: usize) -> (String, usize) {
     let rows: Vec<Vec<String>> = friends
         .iter()
         .map(|f| {
@@ -175,47 +144,94 @@ pub fn friend_table(friends: &[User]) -> String {
             ]
         })
         .collect();
-    table(&["ID", "NAME", "STATE"], &[10, 20, 40], &rows)
+    let columns = [
+        ID,
+        Column {
+            header: "NAME",
+            min: 20,
+            cut: true,
+        },
+        Column {
+            header: "STATE",
+            min: 40,
+            cut: false,
+        },
+    ];
+    table::table(&columns, &rows, width, at_least)
 }
 
-/// The group list table.
-pub fn group_table(groups: &[Group]) -> String {
+/// The group list table, within `width` columns; and its width.
+pub fn group_table(groups: &[Group], width: Option<usize>, at_least: usize) -> (String, usize) {
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| vec![g.id.to_string(), cell(&g.name), cell(&g.desc)])
         .collect();
-    table(&["ID", "NAME", "DESC"], &[10, 20, 40], &rows)
+    let columns = [
+        ID,
+        Column {
+            header: "NAME",
+            min: 20,
+            cut: true,
+        },
+        Column {
+            header: "DESC",
+            min: 40,
+            cut: true,
+        },
+    ];
+    table::table(&columns, &rows, width, at_least)
 }
 
 /// The screen shown after login and by `showme` and `updatelist`: who you
-/// are, your friends and your groups, as the original client showed them.
-pub fn login_screen(dir: &Directory) -> String {
+/// are, your friends and your groups, as the original client showed them,
+/// fitted to a terminal of `width` columns (`None`: no limit).
+pub fn login_screen(dir: &Directory, width: Option<usize>) -> String {
+    // Both tables as wide as the wider one, and the rules with them.
+    let (_, fw) = friend_table(&dir.friends, width, 0);
+    let (_, gw) = group_table(&dir.groups, width, 0);
+    let (friends, _) = friend_table(&dir.friends, width, fw.max(gw));
+    let (groups, _) = group_table(&dir.groups, width, fw.max(gw));
+    let rw = table::rule_width(fw.max(gw), width);
+    let original = rw == table::ORIGINAL_WIDTH;
+    let rule = |title: &str, original_text: &str| {
+        if original {
+            original_text.to_owned()
+        } else {
+            table::rule(title, rw)
+        }
+    };
     let mut out = String::new();
-    out.push_str(LOGIN_USER);
+    out.push_str(&rule("login user", LOGIN_USER));
     out.push('\n');
     if let Some(me) = &dir.me {
-        let _ = writeln!(
-            out,
-            "current user => account:{} username:{}",
-            me.id,
-            cell(&me.name)
-        );
+        let account = format!("current user => account:{}", me.id);
+        let name = format!("username:{}", cell(&me.name));
+        match width {
+            // Too narrow for one line: the name goes on the next.
+            Some(w) if account.width() + 1 + name.width() > w => {
+                let _ = writeln!(out, "{account}\n{}", table::fit(&name, w));
+            }
+            _ => {
+                let _ = writeln!(out, "{account} {name}");
+            }
+        }
     }
-    out.push_str(FRIEND_LIST);
+    out.push_str(&rule("friend list", FRIEND_LIST));
     out.push('\n');
-    out.push_str(&friend_table(&dir.friends));
+    out.push_str(&friends);
     out.push('\n');
-    out.push_str(GROUP_LIST);
+    out.push_str(&rule("group list", GROUP_LIST));
     out.push('\n');
-    out.push_str(&group_table(&dir.groups));
+    out.push_str(&groups);
     out.push('\n');
-    out.push_str(RULE);
+    out.push_str(&rule("", RULE));
     out.push_str("\nType `help` to see other commands.");
     out
 }
 
-/// A group's members with their role and presence (`list:groupid`).
-pub fn member_table(group: &str, members: &[Member]) -> String {
+/// A group's members with their role and presence (`list:groupid`),
+/// within `width` columns.
+pub fn member_table(group: &str, members: &[Member], width: Option<usize>) -> String {
     let rows: Vec<Vec<String>> = members
         .iter()
         .map(|m| {
@@ -228,11 +244,25 @@ pub fn member_table(group: &str, members: &[Member]) -> String {
         })
         .collect();
     let mut out = format!("members of group {group}:\n");
-    out.push_str(&table(
-        &["ID", "NAME", "ROLE", "STATE"],
-        &[10, 20, 12, 12],
-        &rows,
-    ));
+    let columns = [
+        ID,
+        Column {
+            header: "NAME",
+            min: 20,
+            cut: true,
+        },
+        Column {
+            header: "ROLE",
+            min: 12,
+            cut: false,
+        },
+        Column {
+            header: "STATE",
+            min: 12,
+            cut: false,
+        },
+    ];
+    out.push_str(&table::table(&columns, &rows, width, 0).0);
     out
 }
 
@@ -254,6 +284,10 @@ pub fn help() -> String {
             left(&about, about_w),
             s.usage
         );
+        for alias in s.aliases {
+            // The original client's name for it: `addgroup:groupid`.
+            let _ = write!(out, " or `{}`", s.usage.replacen(s.name, alias, 1));
+        }
     }
     out
 }
@@ -390,12 +424,14 @@ current user => account:2019 username:kirito
     200001                blue                               blue test
 --------------------------------------------------------------------------
 Type `help` to see other commands.";
-        assert_eq!(login_screen(&kirito()), expected);
+        assert_eq!(login_screen(&kirito(), None), expected);
+        // A wide terminal changes nothing.
+        assert_eq!(login_screen(&kirito(), Some(120)), expected);
     }
 
     #[test]
     fn tables_widen_for_long_and_wide_names() {
-        let t = friend_table(&[u(1, &"n".repeat(30), true), u(2, "小明", false)]);
+        let (t, _) = friend_table(&[u(1, &"n".repeat(30), true), u(2, "小明", false)], None, 0);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         // Every line is equally wide on screen, so the columns line up.
@@ -403,6 +439,44 @@ Type `help` to see other commands.";
         assert!(lines.iter().all(|l| l.width() == w), "{t}");
         assert!(lines[1].contains(&"n".repeat(30)));
         assert!(lines[2].ends_with("offline"));
+    }
+
+    #[test]
+    fn the_login_screen_fits_40_columns() {
+        let mut d = kirito();
+        d.friends
+            .push(u(2025, "a name far too long for forty columns", true));
+        d.groups.push(g(
+            200011,
+            "testupdate",
+            "a long description of the group, too",
+        ));
+        let screen = login_screen(&d, Some(40));
+        let lines: Vec<&str> = screen.lines().collect();
+        for line in &lines {
+            assert!(line.width() <= 40, "{line:?} in\n{screen}");
+        }
+        // Rules and tables line up at one width.
+        let rules: Vec<usize> = lines
+            .iter()
+            .filter(|l| l.starts_with("---"))
+            .map(|l| l.width())
+            .collect();
+        assert_eq!(rules.len(), 4);
+        assert!(rules.iter().all(|w| *w == rules[0]), "{screen}");
+        assert!(screen.contains("…"), "{screen}");
+        assert!(
+            screen.contains("2025") && screen.contains("200011"),
+            "{screen}"
+        );
+        // With long names and no limit, the rules widen with the table.
+        let wide = login_screen(&d, None);
+        let widths: Vec<usize> = wide
+            .lines()
+            .filter(|l| l.starts_with("---") || l.trim_start().starts_with("ID"))
+            .map(|l| l.width())
+            .collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{wide}");
     }
 
     #[test]
@@ -423,6 +497,7 @@ Type `help` to see other commands.";
                     role: Role::Member,
                 },
             ],
+            None,
         );
         assert_eq!(
             t,
@@ -439,6 +514,11 @@ Type `help` to see other commands.";
             assert!(h.contains(&format!("usage-> `{}`", s.usage)), "{}", s.name);
         }
         assert!(h.contains("joingroup       : (join a group)"), "{h}");
+        assert!(
+            h.contains("`joingroup:groupid` or `addgroup:groupid`"),
+            "{h}"
+        );
+        assert!(h.contains("`logout` or `loginout`"), "{h}");
         // The usage column lines up.
         let cols: Vec<usize> = h
             .lines()
@@ -493,7 +573,10 @@ Type `help` to see other commands.";
         );
         assert_eq!(line, "[21:00:00] kir(2001): a\\u{1b}[2Jb\n    second\tline");
         assert_eq!(clean("plain"), Cow::Borrowed("plain"));
-        assert_eq!(group_table(&[g(1, "n", "a\nb")]).lines().count(), 2);
+        assert_eq!(
+            group_table(&[g(1, "n", "a\nb")], None, 0).0.lines().count(),
+            2
+        );
     }
 
     #[test]
