@@ -1,25 +1,29 @@
 //! The chat server as a library; the `chatserver` binary is a thin shell.
 //!
-//! Data flows one way: socket -> [`session`] (decode, authenticate, rate
-//! limit) -> [`service`] (rules, store reads and writes) -> [`writer`]
-//! (batched message commits) -> [`router`] -> [`hub`] (this node's
-//! sessions) -> [`outbox`] -> socket.
+//! Data flows one way: socket -> [`tcp`] (a transport) -> [`session`]
+//! (limits, request order) -> [`service`] (every op, from rules to reply)
+//! -> [`writer`] (batched message commits) -> [`router`] -> [`hub`] (this
+//! node's sessions) and the [`cluster`] bus (the others') -> [`outbox`] ->
+//! socket. `ARCHITECTURE.md` walks one `chat` through these files.
 //!
 //! - [`config`]: every setting, from flags or the environment.
 //! - [`server`]: listener, connection limit, graceful shutdown.
-//! - [`session`]: one connection.
+//! - [`tcp`]: the line transport.
+//! - [`session`]: one connection, whatever its transport.
 //! - [`outbox`]: a connection's bounded outgoing queue.
 //! - [`hub`]: this node's sessions by user id.
 //! - [`router`]: delivery of events to users.
 //! - [`service`]: the operations.
 //! - [`writer`]: group commit of messages and acks.
 //! - [`store`]: the `Store` trait and its SQL backends; the only SQL.
-//! - [`cluster`]: the Redis bus and node slots (cluster mode).
+//! - [`cluster`]: the bus between nodes (local or Redis) and node slots.
 //! - [`cache`]: friend and member lists, invalidated on change.
 //! - [`auth`]: password hashes and tokens.
 //! - [`ids`]: cluster-unique, time-ordered message ids.
 //! - [`http`]: /healthz and /metrics for operators.
 //! - [`limits`]: per-connection rate limit.
+//! - [`metrics`]: every metric name.
+//! - [`node`]: the shared state handed to every session.
 
 pub mod auth;
 pub mod cache;
