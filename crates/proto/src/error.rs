@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every error code of protocol version 1.
+/// Every error code of protocol version 2.
 ///
 /// The first group can answer any op; the rest belong to particular ops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,11 +25,12 @@ pub enum ErrorCode {
     AlreadyMember,
     NotMember,
     Forbidden,
+    NoSuchRequest,
 }
 
 impl ErrorCode {
     /// All codes, in the order of the contract.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadJson,
         ErrorCode::FrameTooLarge,
         ErrorCode::UnknownOp,
@@ -47,6 +48,7 @@ impl ErrorCode {
         ErrorCode::AlreadyMember,
         ErrorCode::NotMember,
         ErrorCode::Forbidden,
+        ErrorCode::NoSuchRequest,
     ];
 
     /// The code as it appears on the wire.
@@ -69,6 +71,7 @@ impl ErrorCode {
             ErrorCode::AlreadyMember => "already_member",
             ErrorCode::NotMember => "not_member",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NoSuchRequest => "no_such_request",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The chat wire protocol, version 1: typed frames and the line codec.
+//! The chat wire protocol, version 2: typed frames and the line codec.
 //!
 //! Every frame is one JSON object on one line (see `docs/protocol.md`). This
 //! crate owns the shape of everything that crosses the wire and nothing else:
@@ -25,10 +25,11 @@ pub mod validate;
 
 pub use codec::{FrameTooLarge, LineDecoder, encode_line};
 pub use error::ErrorCode;
+pub use event::EndReason;
 pub use event::Event;
 pub use reply::{ErrorBody, ServerFrame};
 pub use request::{Credential, DecodeError, Frame, HistoryTarget, Op, Request, RequestFrame};
-pub use types::{Group, Member, Msg, MsgRef, Role, User};
+pub use types::{Group, Invite, Member, Msg, MsgRef, Role, User, Visibility};
 
 /// Default maximum length of one frame, in bytes, without its newline.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::event::Event;
-use crate::types::{Group, Member, Msg, MsgRef, User};
+use crate::types::{Group, Invite, Member, Msg, MsgRef, User};
 
 /// The body of a reply without result fields (`ping`, `logout`, `ack`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,14 +22,31 @@ pub struct Registered {
     pub user: User,
 }
 
+/// What `login` and `sync` list: friends (with presence), groups (with
+/// your role), friend requests both ways, whom you block, and your
+/// pending group invites.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lists {
+    pub friends: Vec<User>,
+    pub groups: Vec<Group>,
+    #[serde(default)]
+    pub requests_in: Vec<User>,
+    #[serde(default)]
+    pub requests_out: Vec<User>,
+    #[serde(default)]
+    pub blocked: Vec<User>,
+    #[serde(default)]
+    pub invites: Vec<Invite>,
+}
+
 /// `login`: who you are, your token, your lists and how many unacked
 /// messages follow as `msg` events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedIn {
     pub user: User,
     pub token: String,
-    pub friends: Vec<User>,
-    pub groups: Vec<Group>,
+    #[serde(flatten)]
+    pub lists: Lists,
     pub unread: u64,
 }
 
@@ -42,14 +59,39 @@ pub struct Whoami {
 /// `sync`: the lists again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Synced {
-    pub friends: Vec<User>,
-    pub groups: Vec<Group>,
+    #[serde(flatten)]
+    pub lists: Lists,
 }
 
-/// `add_friend`: the new friend.
+/// What `add_friend` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FriendStatus {
+    /// The other side had asked already: you are friends now.
+    Friends,
+    /// A request was sent (or was pending already).
+    Requested,
+}
+
+/// `add_friend`: `friend` is present when the status is `friends`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendRequested {
+    pub status: FriendStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friend: Option<User>,
+}
+
+/// `accept_friend`: the new friend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FriendAdded {
     pub friend: User,
+}
+
+/// `change_password`: the session's new token (every other one is
+/// revoked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: String,
 }
 
 /// `chat` and `group_chat`: the stored message's id and time.
@@ -58,7 +100,7 @@ pub struct Sent {
     pub msg: MsgRef,
 }
 
-/// `create_group` and `join_group`.
+/// `create_group`, `join_group` and `update_group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupReply {
     pub group: Group,
@@ -81,6 +123,10 @@ pub struct History {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub error: String,
+    /// With `rate_limited` for password logins: seconds until a try may
+    /// pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +143,8 @@ struct ErrReply<'a> {
     ok: bool,
     code: ErrorCode,
     error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 /// Encodes a successful reply as one line.
@@ -106,11 +154,22 @@ pub fn ok_line<T: Serialize>(re: Option<u64>, body: &T) -> Vec<u8> {
 
 /// Encodes a failed reply as one line.
 pub fn err_line(re: Option<u64>, code: ErrorCode, error: &str) -> Vec<u8> {
+    err_line_retry(re, code, error, None)
+}
+
+/// Encodes a failed reply as one line, with `retry_after` when given.
+pub fn err_line_retry(
+    re: Option<u64>,
+    code: ErrorCode,
+    error: &str,
+    retry_after: Option<u64>,
+) -> Vec<u8> {
     crate::codec::encode_line(&ErrReply {
         re,
         ok: false,
         code,
         error,
+        retry_after,
     })
 }
 
@@ -167,6 +226,8 @@ struct Probe {
     code: Option<ErrorCode>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    retry_after: Option<u64>,
 }
 
 impl ServerFrame {
@@ -181,6 +242,7 @@ impl ServerFrame {
             _ => Err(ErrorBody {
                 code: probe.code.unwrap_or(ErrorCode::Internal),
                 error: probe.error.unwrap_or_default(),
+                retry_after: probe.retry_after,
             }),
         };
         Ok(ServerFrame::Reply(Reply {

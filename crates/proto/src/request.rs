@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::types::{Role, Visibility};
 use crate::validate::{self, FieldError};
 
 /// Every operation of the contract.
@@ -21,10 +22,23 @@ pub enum Op {
     Whoami,
     Sync,
     AddFriend,
+    AcceptFriend,
+    DeclineFriend,
+    CancelFriend,
+    Block,
+    Unblock,
+    ChangePassword,
+    DeleteAccount,
     RemoveFriend,
     Chat,
     CreateGroup,
+    UpdateGroup,
     JoinGroup,
+    Invite,
+    DeclineInvite,
+    Kick,
+    SetRole,
+    TransferGroup,
     QuitGroup,
     DeleteGroup,
     GroupMembers,
@@ -34,7 +48,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 30] = [
         Op::Ping,
         Op::Register,
         Op::Login,
@@ -42,10 +56,23 @@ impl Op {
         Op::Whoami,
         Op::Sync,
         Op::AddFriend,
+        Op::AcceptFriend,
+        Op::DeclineFriend,
+        Op::CancelFriend,
+        Op::Block,
+        Op::Unblock,
+        Op::ChangePassword,
+        Op::DeleteAccount,
         Op::RemoveFriend,
         Op::Chat,
         Op::CreateGroup,
+        Op::UpdateGroup,
         Op::JoinGroup,
+        Op::Invite,
+        Op::DeclineInvite,
+        Op::Kick,
+        Op::SetRole,
+        Op::TransferGroup,
         Op::QuitGroup,
         Op::DeleteGroup,
         Op::GroupMembers,
@@ -63,10 +90,23 @@ impl Op {
             Op::Whoami => "whoami",
             Op::Sync => "sync",
             Op::AddFriend => "add_friend",
+            Op::AcceptFriend => "accept_friend",
+            Op::DeclineFriend => "decline_friend",
+            Op::CancelFriend => "cancel_friend",
+            Op::Block => "block",
+            Op::Unblock => "unblock",
+            Op::ChangePassword => "change_password",
+            Op::DeleteAccount => "delete_account",
             Op::RemoveFriend => "remove_friend",
             Op::Chat => "chat",
             Op::CreateGroup => "create_group",
+            Op::UpdateGroup => "update_group",
             Op::JoinGroup => "join_group",
+            Op::Invite => "invite",
+            Op::DeclineInvite => "decline_invite",
+            Op::Kick => "kick",
+            Op::SetRole => "set_role",
+            Op::TransferGroup => "transfer_group",
             Op::QuitGroup => "quit_group",
             Op::DeleteGroup => "delete_group",
             Op::GroupMembers => "group_members",
@@ -117,14 +157,42 @@ pub enum Request {
         user: u64,
         #[serde(flatten)]
         credential: Credential,
+        /// This server's extension: the client promises to send something
+        /// at least every this many seconds, so the server may end a
+        /// silent session sooner than the idle timeout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heartbeat: Option<u32>,
     },
     Logout {
         revoke: bool,
+        everywhere: bool,
     },
     Whoami,
     Sync,
     AddFriend {
         user: u64,
+    },
+    AcceptFriend {
+        user: u64,
+    },
+    DeclineFriend {
+        user: u64,
+    },
+    CancelFriend {
+        user: u64,
+    },
+    Block {
+        user: u64,
+    },
+    Unblock {
+        user: u64,
+    },
+    ChangePassword {
+        old: String,
+        new: String,
+    },
+    DeleteAccount {
+        password: String,
     },
     RemoveFriend {
         user: u64,
@@ -138,9 +206,41 @@ pub enum Request {
     CreateGroup {
         name: String,
         desc: String,
+        visibility: Visibility,
+    },
+    /// At least one of the three is present.
+    UpdateGroup {
+        group: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        desc: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        visibility: Option<Visibility>,
     },
     JoinGroup {
         group: u64,
+    },
+    Invite {
+        group: u64,
+        user: u64,
+    },
+    DeclineInvite {
+        group: u64,
+    },
+    Kick {
+        group: u64,
+        user: u64,
+    },
+    /// `role` is `admin` or `member`.
+    SetRole {
+        group: u64,
+        user: u64,
+        role: Role,
+    },
+    TransferGroup {
+        group: u64,
+        user: u64,
     },
     QuitGroup {
         group: u64,
@@ -246,6 +346,18 @@ struct Fields<'a> {
     limit: Option<&'a RawValue>,
     #[serde(borrow, default)]
     ids: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    everywhere: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    new: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    visibility: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    role: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    heartbeat: Option<&'a RawValue>,
 }
 
 /// A request line whose envelope has been read.
@@ -353,15 +465,48 @@ impl<'a> Frame<'a> {
                         ));
                     }
                 };
-                Request::Login { user, credential }
+                let heartbeat = match opt_u64(f.heartbeat, "heartbeat")? {
+                    Some(n) => Some(validate::heartbeat(n)?),
+                    None => None,
+                };
+                Request::Login {
+                    user,
+                    credential,
+                    heartbeat,
+                }
             }
             Op::Logout => Request::Logout {
                 revoke: opt_bool(f.revoke, "revoke")?.unwrap_or(false),
+                everywhere: opt_bool(f.everywhere, "everywhere")?.unwrap_or(false),
             },
             Op::Whoami => Request::Whoami,
             Op::Sync => Request::Sync,
             Op::AddFriend => Request::AddFriend {
                 user: req_u64(f.user, "user")?,
+            },
+            Op::AcceptFriend => Request::AcceptFriend {
+                user: req_u64(f.user, "user")?,
+            },
+            Op::DeclineFriend => Request::DeclineFriend {
+                user: req_u64(f.user, "user")?,
+            },
+            Op::CancelFriend => Request::CancelFriend {
+                user: req_u64(f.user, "user")?,
+            },
+            Op::Block => Request::Block {
+                user: req_u64(f.user, "user")?,
+            },
+            Op::Unblock => Request::Unblock {
+                user: req_u64(f.user, "user")?,
+            },
+            Op::ChangePassword => {
+                let old = req_str(f.old, "old")?;
+                let new = req_str(f.new, "new")?;
+                validate::new_password(&new)?;
+                Request::ChangePassword { old, new }
+            }
+            Op::DeleteAccount => Request::DeleteAccount {
+                password: req_str(f.password, "password")?,
             },
             Op::RemoveFriend => Request::RemoveFriend {
                 user: req_u64(f.user, "user")?,
@@ -375,10 +520,64 @@ impl<'a> Frame<'a> {
                 let name = validate::group_name(&req_str(f.name, "name")?)?;
                 let desc = opt_str(f.desc, "desc")?.unwrap_or_default();
                 validate::group_desc(&desc)?;
-                Request::CreateGroup { name, desc }
+                let visibility = opt_visibility(f.visibility)?.unwrap_or_default();
+                Request::CreateGroup {
+                    name,
+                    desc,
+                    visibility,
+                }
+            }
+            Op::UpdateGroup => {
+                let group = req_u64(f.group, "group")?;
+                let name = match opt_str(f.name, "name")? {
+                    Some(n) => Some(validate::group_name(&n)?),
+                    None => None,
+                };
+                let desc = opt_str(f.desc, "desc")?;
+                if let Some(d) = &desc {
+                    validate::group_desc(d)?;
+                }
+                let visibility = opt_visibility(f.visibility)?;
+                if name.is_none() && desc.is_none() && visibility.is_none() {
+                    return Err(FieldError::new(
+                        "name",
+                        "is missing (give at least one of `name`, `desc`, `visibility`)",
+                    ));
+                }
+                Request::UpdateGroup {
+                    group,
+                    name,
+                    desc,
+                    visibility,
+                }
             }
             Op::JoinGroup => Request::JoinGroup {
                 group: req_u64(f.group, "group")?,
+            },
+            Op::Invite => Request::Invite {
+                group: req_u64(f.group, "group")?,
+                user: req_u64(f.user, "user")?,
+            },
+            Op::DeclineInvite => Request::DeclineInvite {
+                group: req_u64(f.group, "group")?,
+            },
+            Op::Kick => Request::Kick {
+                group: req_u64(f.group, "group")?,
+                user: req_u64(f.user, "user")?,
+            },
+            Op::SetRole => {
+                let group = req_u64(f.group, "group")?;
+                let user = req_u64(f.user, "user")?;
+                let role = match req_str(f.role, "role")?.as_str() {
+                    "admin" => Role::Admin,
+                    "member" => Role::Member,
+                    _ => return Err(FieldError::new("role", "must be `admin` or `member`")),
+                };
+                Request::SetRole { group, user, role }
+            }
+            Op::TransferGroup => Request::TransferGroup {
+                group: req_u64(f.group, "group")?,
+                user: req_u64(f.user, "user")?,
             },
             Op::QuitGroup => Request::QuitGroup {
                 group: req_u64(f.group, "group")?,
@@ -477,6 +676,20 @@ fn opt_str(raw: Option<&RawValue>, field: &'static str) -> Result<Option<String>
 
 fn req_str(raw: Option<&RawValue>, field: &'static str) -> Result<String, FieldError> {
     opt_str(raw, field)?.ok_or_else(|| FieldError::new(field, "is missing"))
+}
+
+fn opt_visibility(raw: Option<&RawValue>) -> Result<Option<Visibility>, FieldError> {
+    Ok(match opt_str(raw, "visibility")?.as_deref() {
+        None => None,
+        Some("public") => Some(Visibility::Public),
+        Some("private") => Some(Visibility::Private),
+        Some(_) => {
+            return Err(FieldError::new(
+                "visibility",
+                "must be `public` or `private`",
+            ));
+        }
+    })
 }
 
 fn opt_bool(raw: Option<&RawValue>, field: &'static str) -> Result<Option<bool>, FieldError> {

@@ -158,6 +158,28 @@ pub fn ack_ids(ids: &[u64]) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The new password of `change_password`: the password rules, naming
+/// the field `new`.
+pub fn new_password(value: &str) -> Result<(), FieldError> {
+    password(value).map_err(|e| FieldError::new("new", e.problem))
+}
+
+/// Fewest and most seconds a client may promise between two frames
+/// (`login`'s `heartbeat`).
+pub const HEARTBEAT_MIN_SECS: u64 = 5;
+pub const HEARTBEAT_MAX_SECS: u64 = 3600;
+
+/// `heartbeat`: 5 to 3600 seconds.
+pub fn heartbeat(value: u64) -> Result<u32, FieldError> {
+    if !(HEARTBEAT_MIN_SECS..=HEARTBEAT_MAX_SECS).contains(&value) {
+        return Err(FieldError::new(
+            "heartbeat",
+            format!("must be {HEARTBEAT_MIN_SECS} to {HEARTBEAT_MAX_SECS} seconds"),
+        ));
+    }
+    Ok(value as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
