@@ -1,10 +1,10 @@
 //! The JSON of every frame, pinned (so wire changes show up in review), and
 //! properties: every frame round-trips, and no input panics the decoder.
 
-use chat_proto::reply::{self, Empty, ErrorBody, LoggedIn, Sent};
+use chat_proto::reply::{self, Empty, ErrorBody, Lists, LoggedIn, Sent};
 use chat_proto::request::{Credential, DecodeError, Frame, HistoryTarget, Request, RequestFrame};
 use chat_proto::{
-    ErrorCode, Event, Group, LineDecoder, Member, Msg, MsgRef, Role, ServerFrame, User,
+    ErrorCode, Event, Group, LineDecoder, Member, Msg, MsgRef, Role, ServerFrame, User, Visibility,
 };
 use proptest::prelude::*;
 
@@ -44,6 +44,7 @@ fn request_json_is_pinned() {
                 request: Request::Login {
                     user: 2019,
                     credential: Credential::Password("secret1".into()),
+                    heartbeat: None,
                 },
             },
             r#"{"id":2,"op":"login","user":2019,"password":"secret1"}"#,
@@ -54,6 +55,7 @@ fn request_json_is_pinned() {
                 request: Request::Login {
                     user: 2019,
                     credential: Credential::Token("tok".into()),
+                    heartbeat: None,
                 },
             },
             r#"{"id":3,"op":"login","user":2019,"token":"tok"}"#,
@@ -61,9 +63,12 @@ fn request_json_is_pinned() {
         (
             RequestFrame {
                 id: Some(4),
-                request: Request::Logout { revoke: true },
+                request: Request::Logout {
+                    revoke: true,
+                    everywhere: false,
+                },
             },
-            r#"{"id":4,"op":"logout","revoke":true}"#,
+            r#"{"id":4,"op":"logout","revoke":true,"everywhere":false}"#,
         ),
         (
             RequestFrame {
@@ -121,9 +126,10 @@ fn request_json_is_pinned() {
                 request: Request::CreateGroup {
                     name: "blue".into(),
                     desc: "blue test".into(),
+                    visibility: Visibility::Public,
                 },
             },
-            r#"{"id":9,"op":"create_group","name":"blue","desc":"blue test"}"#,
+            r#"{"id":9,"op":"create_group","name":"blue","desc":"blue test","visibility":"public"}"#,
         ),
         (
             RequestFrame {
@@ -239,17 +245,21 @@ fn reply_and_event_json_is_pinned() {
             online: None,
         },
         token: "t".into(),
-        friends: vec![User {
-            id: 2001,
-            name: "kir".into(),
-            online: Some(false),
-        }],
-        groups: vec![Group {
-            id: 1,
-            name: "happy game".into(),
-            desc: "happy play".into(),
-            role: Role::Creator,
-        }],
+        lists: Lists {
+            friends: vec![User {
+                id: 2001,
+                name: "kir".into(),
+                online: Some(false),
+            }],
+            groups: vec![Group {
+                id: 1,
+                name: "happy game".into(),
+                desc: "happy play".into(),
+                visibility: Visibility::Public,
+                role: Some(Role::Creator),
+            }],
+            ..Lists::default()
+        },
         unread: 2,
     };
     assert_eq!(
@@ -257,7 +267,8 @@ fn reply_and_event_json_is_pinned() {
         concat!(
             r#"{"re":2,"ok":true,"user":{"id":2019,"name":"kirito"},"token":"t","#,
             r#""friends":[{"id":2001,"name":"kir","online":false}],"#,
-            r#""groups":[{"id":1,"name":"happy game","desc":"happy play","role":"creator"}],"unread":2}"#,
+            r#""groups":[{"id":1,"name":"happy game","desc":"happy play","visibility":"public","role":"creator"}],"#,
+            r#""requests_in":[],"requests_out":[],"blocked":[],"invites":[],"unread":2}"#,
             "\n"
         )
     );
@@ -347,6 +358,7 @@ fn reply_and_event_json_is_pinned() {
                     name: "a".into(),
                     online: Some(false),
                 },
+                by: None,
             },
             r#"{"ev":"member_left","group":3,"user":{"id":1,"name":"a","online":false}}"#,
         ),
@@ -440,7 +452,8 @@ fn failed_replies_decode_for_clients() {
         r.result,
         Err(ErrorBody {
             code: ErrorCode::Forbidden,
-            error: "no".into()
+            error: "no".into(),
+            retry_after: None,
         })
     );
     assert!(r.body::<Empty>().is_err());
@@ -464,13 +477,18 @@ fn request_strategy() -> impl Strategy<Value = Request> {
             .prop_map(|(name, password)| Request::Register { name, password }),
         (any::<u64>(), "[ -~]{6,128}").prop_map(|(user, p)| Request::Login {
             user,
-            credential: Credential::Password(p)
+            credential: Credential::Password(p),
+            heartbeat: None,
         }),
         (any::<u64>(), "[A-Za-z0-9_-]{1,64}").prop_map(|(user, t)| Request::Login {
             user,
-            credential: Credential::Token(t)
+            credential: Credential::Token(t),
+            heartbeat: None,
         }),
-        any::<bool>().prop_map(|revoke| Request::Logout { revoke }),
+        any::<bool>().prop_map(|revoke| Request::Logout {
+            revoke,
+            everywhere: false
+        }),
         any::<u64>().prop_map(|user| Request::AddFriend { user }),
         any::<u64>().prop_map(|user| Request::RemoveFriend { user }),
         (any::<u64>(), text_strategy(), cid.clone()).prop_map(|(to, text, cid)| Request::Chat {
@@ -478,8 +496,11 @@ fn request_strategy() -> impl Strategy<Value = Request> {
             text,
             cid
         }),
-        (name_strategy(), "[a-z ]{0,100}")
-            .prop_map(|(name, desc)| Request::CreateGroup { name, desc }),
+        (name_strategy(), "[a-z ]{0,100}").prop_map(|(name, desc)| Request::CreateGroup {
+            name,
+            desc,
+            visibility: Visibility::Public
+        }),
         any::<u64>().prop_map(|group| Request::JoinGroup { group }),
         any::<u64>().prop_map(|group| Request::QuitGroup { group }),
         any::<u64>().prop_map(|group| Request::DeleteGroup { group }),
@@ -549,7 +570,11 @@ fn event_strategy() -> impl Strategy<Value = Event> {
         any::<u64>().prop_map(|group| Event::GroupDeleted { group }),
         (any::<u64>(), user_strategy())
             .prop_map(|(group, user)| Event::MemberJoined { group, user }),
-        (any::<u64>(), user_strategy()).prop_map(|(group, user)| Event::MemberLeft { group, user }),
+        (any::<u64>(), user_strategy()).prop_map(|(group, user)| Event::MemberLeft {
+            group,
+            user,
+            by: None
+        }),
     ]
 }
 
