@@ -465,6 +465,13 @@ fn account_ops_name_their_fields() {
             r#"{"op":"delete_account","password":["secret1"]}"#,
             "password",
         ),
+        // `password` is 6 to 128 bytes wherever it appears.
+        (r#"{"op":"delete_account","password":"short"}"#, "password"),
+        (r#"{"op":"delete_account","password":""}"#, "password"),
+        (
+            &format!(r#"{{"op":"delete_account","password":"{long}"}}"#),
+            "password",
+        ),
         (r#"{"op":"logout","everywhere":"yes"}"#, "everywhere"),
         (r#"{"op":"logout","everywhere":1}"#, "everywhere"),
         (
@@ -472,6 +479,15 @@ fn account_ops_name_their_fields() {
             "everywhere",
         ),
     ]);
+    assert_eq!(
+        ok(&format!(
+            r#"{{"op":"delete_account","password":"{}"}}"#,
+            "p".repeat(128)
+        )),
+        Request::DeleteAccount {
+            password: "p".repeat(128)
+        }
+    );
     // The rule is the password rule, told about `new`.
     let e = Frame::parse(br#"{"op":"change_password","old":"secret1","new":"short"}"#)
         .unwrap()
