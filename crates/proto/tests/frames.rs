@@ -1810,3 +1810,31 @@ proptest! {
         let _ = ServerFrame::parse(&format!("{{\"re\":{val},\"ok\":true}}"));
     }
 }
+
+/// The strategies above reach every op and every event of the contract,
+/// so the round trips cover all of them.
+#[test]
+fn strategies_cover_the_contract() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let requests = request_strategy();
+    let mut ops = BTreeSet::new();
+    for _ in 0..3000 {
+        let req = requests.new_tree(&mut runner).unwrap().current();
+        let v = serde_json::to_value(&req).unwrap();
+        ops.insert(v["op"].as_str().unwrap().to_owned());
+    }
+    let ops: Vec<&str> = ops.iter().map(String::as_str).collect();
+    let mut contract = CONTRACT_OPS.to_vec();
+    contract.sort_unstable();
+    assert_eq!(ops, contract);
+
+    let events = event_strategy();
+    let mut names = BTreeSet::new();
+    for _ in 0..3000 {
+        names.insert(event_name(&events.new_tree(&mut runner).unwrap().current()));
+    }
+    assert_eq!(names, CONTRACT_EVENTS.into_iter().collect());
+}
