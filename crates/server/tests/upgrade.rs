@@ -6,6 +6,9 @@
 //! (which runs the newer migrations), and checks over TCP that nothing was
 //! lost; then writes a little, restarts on the same database (the
 //! migrations must be idempotent) and checks again.
+//!
+//! Over 500 lines: one scenario, checked end to end on two stores, with the
+//! readers of its manifest and of `_sqlx_migrations` beside it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
