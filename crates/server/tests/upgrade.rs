@@ -313,6 +313,31 @@ async fn check_scenario(server: &TestServer, fx: &Manifest) -> anyhow::Result<()
     d.fails(json!({"op": "join_group", "group": gone}), "no_such_group")
         .await?;
 
+    // A v1 friendship is a friendship, not a request.
+    a.fails(
+        json!({"op": "add_friend", "user": fx.user("bob")}),
+        "already_friends",
+    )
+    .await?;
+    // Roles carry their v1 powers: a v1 member is a plain member, the v1
+    // creator is the creator (makes bob an admin and back).
+    b.fails(
+        json!({"op": "kick", "group": club, "user": fx.user("carol")}),
+        "forbidden",
+    )
+    .await?;
+    for role in ["admin", "member"] {
+        a.ok(json!({"op": "set_role", "group": club, "user": fx.user("bob"), "role": role}))
+            .await
+            .with_context(|| format!("the v1 creator makes bob {role}"))?;
+        let m = c.ok(json!({"op": "group_members", "group": club})).await?;
+        let bob = project(&m["members"], &["id", "role"]);
+        ensure!(
+            bob.contains(&json!({"id": fx.user("bob"), "role": role})),
+            "after set_role {role}: {m}"
+        );
+    }
+
     // A retry with a v1 cid returns the v1 message and delivers nothing.
     let r = a
         .ok(json!({"op": "chat", "to": fx.user("bob"), "text": "with a cid", "cid": "fx-cid-1"}))
