@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use chatserver::{Config, Server};
 
+pub mod chaos;
 pub mod fixture;
 mod link;
 

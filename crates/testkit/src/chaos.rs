@@ -1,0 +1,1168 @@
+//! Fault injection for the chaos suites (`tests/chaos.rs`, the soak, and
+//! `tests/fault_order.rs`, its regressions): what breaks things and what
+//! judges the result.
+//!
+//! - [`FaultProxy`]: a TCP path that can be cut (connections dropped,
+//!   new ones refused) or stalled (nothing forwarded, nothing closed: a
+//!   partition that TCP waits out), then restored.
+//! - [`NodeProc`]: the real `chatserver` binary as a cluster node, so that
+//!   `kill -9` and `SIGSTOP`/`SIGCONT` are real; restarted on its port.
+//! - [`Conn`]: a line client whose reads survive timeouts (a reader task
+//!   feeds a channel), for clients that must give up on a silent node and
+//!   carry on elsewhere.
+//! - [`Ledger`]: every message sent (with each attempt's outcome) and every
+//!   message received; [`Ledger::check`] finds what the delivery guarantee
+//!   forbids: an acknowledged message lost, a sender-to-recipient pair out
+//!   of order after dropping duplicates by id, a `cid` with two ids, a
+//!   message stored although its request failed.
+//! - [`Rng`]: a small seeded generator, so a schedule can be replayed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::{Child, wait_port};
+
+// ---------------------------------------------------------------------------
+// The proxy
+
+/// What a [`FaultProxy`] does with its traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMode {
+    /// Bytes flow both ways.
+    Open,
+    /// Every connection is dropped; new ones are accepted and closed.
+    Cut,
+    /// Nothing is forwarded and nothing is closed: bytes wait in the
+    /// proxy (and the kernel's buffers), new connections are accepted and
+    /// held. Restoring lets everything through as it was.
+    Stall,
+}
+
+/// A TCP path to a backing service that a test can cut, stall and
+/// restore, without touching the service itself (others may share it).
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    mode: watch::Sender<LinkMode>,
+    task: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Forwards connections on a new local port to `target`.
+    pub async fn start(target: SocketAddr) -> anyhow::Result<FaultProxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (mode, watch) = watch::channel(LinkMode::Open);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                if *watch.borrow() == LinkMode::Cut {
+                    drop(client);
+                    continue;
+                }
+                let _ = client.set_nodelay(true);
+                tokio::spawn(forward(client, target, watch.clone()));
+            }
+        });
+        Ok(FaultProxy { addr, mode, task })
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.mode.send_replace(LinkMode::Cut);
+    }
+
+    /// Stops forwarding without closing anything.
+    pub fn stall(&self) {
+        self.mode.send_replace(LinkMode::Stall);
+    }
+
+    /// Forwards again (a stalled connection resumes where it stopped).
+    pub fn restore(&self) {
+        self.mode.send_replace(LinkMode::Open);
+    }
+
+    pub fn mode(&self) -> LinkMode {
+        *self.mode.borrow()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Connections in flight end too.
+        self.mode.send_replace(LinkMode::Cut);
+    }
+}
+
+/// Waits until the link is open; false when it is cut meanwhile (or the
+/// proxy is gone).
+async fn open(watch: &mut watch::Receiver<LinkMode>) -> bool {
+    match watch.wait_for(|m| *m != LinkMode::Stall).await.map(|m| *m) {
+        Ok(LinkMode::Open) => true,
+        _ => false,
+    }
+}
+
+async fn forward(client: TcpStream, target: SocketAddr, mut watch: watch::Receiver<LinkMode>) {
+    // A connection made during a stall is held until the link opens.
+    if !open(&mut watch).await {
+        return;
+    }
+    let Ok(server) = TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = server.set_nodelay(true);
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    let mut cut = watch.clone();
+    tokio::select! {
+        _ = pump(cr, sw, watch.clone()) => {}
+        _ = pump(sr, cw, watch) => {}
+        _ = cut.wait_for(|m| *m == LinkMode::Cut) => {}
+    }
+}
+
+/// Copies one direction, holding bytes (and the end of the stream) while
+/// the link is stalled.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut watch: watch::Receiver<LinkMode>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if !open(&mut watch).await {
+            return;
+        }
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        // What was read while a stall began waits for the link to open;
+        // so does the end of the stream.
+        if !open(&mut watch).await || n == 0 {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Nodes as processes
+
+/// How to run one node: the binary and its arguments.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// The `chatserver` binary (`env!("CARGO_BIN_EXE_chatserver")`).
+    pub bin: PathBuf,
+    pub port: u16,
+    pub db: String,
+    pub redis: String,
+    pub prefix: String,
+    /// Where its stderr goes (appended across restarts).
+    pub log: PathBuf,
+    /// More arguments.
+    pub extra: Vec<String>,
+}
+
+/// A cluster node running the real binary: killed with SIGKILL, paused
+/// with SIGSTOP, resumed with SIGCONT, restarted on the same port.
+pub struct NodeProc {
+    pub spec: NodeSpec,
+    child: Option<Child>,
+    paused: bool,
+    /// How many times it was started.
+    pub starts: u32,
+}
+
+impl NodeProc {
+    /// Starts the node and waits until it listens.
+    pub async fn start(spec: NodeSpec) -> anyhow::Result<NodeProc> {
+        let mut node = NodeProc {
+            spec,
+            child: None,
+            paused: false,
+            starts: 0,
+        };
+        node.restart().await?;
+        Ok(node)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.spec.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.spec.port).into()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.0.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Starts the node (again) on its port; waits until it listens.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            bail!("node {} is running", self.spec.port);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.spec.log)
+            .with_context(|| format!("cannot open {}", self.spec.log.display()))?;
+        let s = &self.spec;
+        let child = Command::new(&s.bin)
+            .args(["127.0.0.1", &s.port.to_string()])
+            .args([
+                "--db",
+                &s.db,
+                "--redis",
+                &s.redis,
+                "--redis-prefix",
+                &s.prefix,
+            ])
+            .args(["--argon2-memory-kib", "1024", "--argon2-passes", "1"])
+            .args(["--web", "127.0.0.1:0"])
+            .args(&s.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot run {}", s.bin.display()))?;
+        let mut child = Child(child);
+        self.starts += 1;
+        // A node that cannot bind or reach its services exits: say so
+        // instead of waiting for the port.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if wait_port(s.port, Duration::from_millis(200)).await.is_ok() {
+                break;
+            }
+            if let Some(status) = child.0.try_wait()? {
+                bail!(
+                    "node {} exited at start ({status}); its log:\n{}",
+                    s.port,
+                    log_tail(&s.log, 20)
+                );
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "node {} does not listen after 30 s; its log:\n{}",
+                    s.port,
+                    log_tail(&s.log, 20)
+                );
+            }
+        }
+        self.child = Some(child);
+        self.paused = false;
+        Ok(())
+    }
+
+    /// SIGKILL, and the process is reaped.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill9();
+        }
+        self.paused = false;
+    }
+
+    /// SIGSTOP: the process stops where it is; its sockets stay open.
+    pub fn pause(&mut self) -> anyhow::Result<()> {
+        self.signal("-STOP")?;
+        self.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        self.signal("-CONT")?;
+        self.paused = false;
+        Ok(())
+    }
+
+    fn signal(&self, sig: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("node is not running")?;
+        let status = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill {sig} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.spec.log, lines)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        // SIGKILL works on a stopped process too.
+        self.kill9();
+    }
+}
+
+/// The last `lines` lines of a file.
+pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// A client that can give up
+
+/// A line client whose frames are read by a task into a channel, so that
+/// a timed-out wait loses nothing and the connection stays usable.
+pub struct Conn {
+    wr: OwnedWriteHalf,
+    rx: mpsc::UnboundedReceiver<Value>,
+    reader: JoinHandle<()>,
+    next_id: u64,
+    pub port: u16,
+    closed: bool,
+}
+
+impl Conn {
+    /// Connects to 127.0.0.1:`port` within `within`.
+    pub async fn connect(port: u16, within: Duration) -> anyhow::Result<Conn> {
+        let stream = tokio::time::timeout(within, TcpStream::connect(("127.0.0.1", port)))
+            .await
+            .context("connect timed out")??;
+        stream.set_nodelay(true)?;
+        let (rd, wr) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            let mut lines = BufReader::new(rd).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Conn {
+            wr,
+            rx,
+            reader,
+            next_id: 1,
+            port,
+            closed: false,
+        })
+    }
+
+    /// Whether the server closed the connection (seen so far).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Sends `frame` with a fresh `id` and waits up to `within` for its
+    /// reply; events that arrive meanwhile go to `events`. `None`: no
+    /// reply came (timeout, or the connection closed).
+    pub async fn request(
+        &mut self,
+        mut frame: Value,
+        within: Duration,
+        events: &mut Vec<Value>,
+    ) -> Option<Value> {
+        if self.closed {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        frame["id"] = json!(id);
+        let mut line = serde_json::to_vec(&frame).ok()?;
+        line.push(b'\n');
+        let deadline = tokio::time::Instant::now() + within;
+        match tokio::time::timeout_at(deadline, self.wr.write_all(&line)).await {
+            Ok(Ok(())) => {}
+            _ => {
+                self.closed = true;
+                return None;
+            }
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => return None,
+                Ok(None) => {
+                    self.closed = true;
+                    return None;
+                }
+                Ok(Some(v)) => {
+                    if v.get("ev").is_some() {
+                        events.push(v);
+                    } else if v["re"] == json!(id) {
+                        return Some(v);
+                    }
+                    // A reply to an earlier request that timed out: skip.
+                }
+            }
+        }
+    }
+
+    /// Sends a frame without waiting for anything.
+    pub async fn send(&mut self, frame: &Value) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(frame)?;
+        line.push(b'\n');
+        self.wr.write_all(&line).await?;
+        Ok(())
+    }
+
+    /// Moves the events received so far into `events`, without waiting.
+    /// Returns false once the connection is closed.
+    pub fn drain(&mut self, events: &mut Vec<Value>) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(v) => {
+                    if v.get("ev").is_some() {
+                        events.push(v);
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return !self.closed,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Waits up to `within` for events, moving them into `events`.
+    pub async fn events_for(&mut self, within: Duration, events: &mut Vec<Value>) {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(next) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            match next {
+                Some(v) if v.get("ev").is_some() => events.push(v),
+                Some(_) => {}
+                None => {
+                    self.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The ledger
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum To {
+    User(u64),
+    Group(u64),
+}
+
+impl std::fmt::Display for To {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            To::User(u) => write!(f, "user {u}"),
+            To::Group(g) => write!(f, "group {g}"),
+        }
+    }
+}
+
+/// What one attempt to send a message got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `ok` with this message id.
+    Ok(u64),
+    /// `unavailable`: the request changed nothing.
+    Unavailable,
+    /// Another error code.
+    Failed(String),
+    /// No answer: the connection broke or the node went silent. The
+    /// message may or may not have been stored.
+    NoAnswer,
+}
+
+impl Outcome {
+    /// The outcome of a `chat`/`group_chat` reply.
+    pub fn of_reply(reply: &Value) -> Outcome {
+        if reply["ok"] == json!(true) {
+            match reply["msg"]["id"].as_u64() {
+                Some(id) => Outcome::Ok(id),
+                None => Outcome::Failed("ok without msg.id".into()),
+            }
+        } else if reply["code"] == json!("unavailable") {
+            Outcome::Unavailable
+        } else {
+            Outcome::Failed(reply["code"].as_str().unwrap_or("?").to_owned())
+        }
+    }
+}
+
+/// One message a client meant to send: every attempt (all with the same
+/// `cid`) and where each went.
+#[derive(Debug, Clone)]
+pub struct Send {
+    pub from: u64,
+    pub to: To,
+    pub cid: String,
+    /// (node port, outcome), in order.
+    pub attempts: Vec<(u16, Outcome)>,
+}
+
+impl Send {
+    /// The id of the first `ok`.
+    pub fn acked(&self) -> Option<u64> {
+        self.attempts.iter().find_map(|(_, o)| match o {
+            Outcome::Ok(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// Every attempt got an answer and none was `ok`: the message must
+    /// not exist.
+    pub fn refused(&self) -> bool {
+        !self.attempts.is_empty()
+            && self
+                .attempts
+                .iter()
+                .all(|(_, o)| matches!(o, Outcome::Unavailable | Outcome::Failed(_)))
+    }
+
+    /// Some attempt got no answer.
+    pub fn in_doubt(&self) -> bool {
+        self.attempts.iter().any(|(_, o)| *o == Outcome::NoAnswer)
+    }
+}
+
+/// One `msg` event as a recipient saw it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: u64,
+    pub from: u64,
+    pub to: To,
+    pub cid: Option<String>,
+    /// Which of the recipient's connections it came on (a counter).
+    pub conn: u64,
+}
+
+impl Delivery {
+    /// The delivery a `msg` event carries, if it is one.
+    pub fn of_event(ev: &Value, conn: u64) -> Option<Delivery> {
+        if ev["ev"] != json!("msg") {
+            return None;
+        }
+        let m = &ev["msg"];
+        let to = match (m["to"].as_u64(), m["group"].as_u64()) {
+            (Some(u), None) => To::User(u),
+            (None, Some(g)) => To::Group(g),
+            _ => return None,
+        };
+        Some(Delivery {
+            id: m["id"].as_u64()?,
+            from: m["from"].as_u64()?,
+            to,
+            cid: m["cid"].as_str().map(str::to_owned),
+            conn,
+        })
+    }
+}
+
+/// What was stored, as read back from `history` at the end:
+/// (sender, cid) -> ids, and every id.
+#[derive(Debug, Default, Clone)]
+pub struct Stored {
+    pub by_cid: HashMap<(u64, String), HashSet<u64>>,
+    pub ids: HashSet<u64>,
+}
+
+impl Stored {
+    /// Adds the messages of a `history` reply.
+    pub fn add_history(&mut self, reply: &Value) {
+        for m in reply["messages"].as_array().into_iter().flatten() {
+            let (Some(id), Some(from)) = (m["id"].as_u64(), m["from"].as_u64()) else {
+                continue;
+            };
+            self.ids.insert(id);
+            if let Some(cid) = m["cid"].as_str() {
+                self.by_cid
+                    .entry((from, cid.to_owned()))
+                    .or_default()
+                    .insert(id);
+            }
+        }
+    }
+}
+
+/// Everything sent and received during a run.
+#[derive(Debug, Default, Clone)]
+pub struct Ledger {
+    /// In each sender's order: a sender sends one message at a time and
+    /// settles it before the next, so this is the order of acceptance.
+    pub sends: Vec<Send>,
+    /// Per recipient, every `msg` event in the order it arrived, across
+    /// all their connections.
+    pub received: HashMap<u64, Vec<Delivery>>,
+    /// Each group's members (fixed during a run).
+    pub members: HashMap<u64, Vec<u64>>,
+}
+
+/// What [`Ledger::check`] found.
+#[derive(Debug, Default, Clone)]
+pub struct Verdict {
+    pub messages: usize,
+    pub attempts: usize,
+    pub acked: usize,
+    pub refused_unavailable: usize,
+    pub refused_other: usize,
+    pub in_doubt: usize,
+    pub deliveries: usize,
+    pub unique_deliveries: usize,
+    pub expected_deliveries: usize,
+    /// An acked message a recipient never got: (recipient, id, sender, cid).
+    pub missing: Vec<(u64, u64, u64, String)>,
+    /// Pairs seen out of order (described).
+    pub disorder: Vec<String>,
+    /// A `cid` answered or delivered with more than one id, or stored
+    /// twice; or one id for two `cid`s.
+    pub cid_conflicts: Vec<String>,
+    /// A message whose every attempt failed, yet it was stored or
+    /// delivered.
+    pub stored_after_failure: Vec<String>,
+    /// An acked message that `history` does not have.
+    pub not_in_history: Vec<String>,
+    /// Deliveries of ids no send produced (nor explains).
+    pub strangers: Vec<String>,
+}
+
+impl Verdict {
+    /// Every violation, one line each (empty: the run passed).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (r, id, from, cid) in &self.missing {
+            out.push(format!(
+                "lost: message {id} (cid {cid}) from {from} never reached {r}"
+            ));
+        }
+        out.extend(self.disorder.iter().map(|d| format!("order: {d}")));
+        out.extend(self.cid_conflicts.iter().map(|d| format!("cid: {d}")));
+        out.extend(
+            self.stored_after_failure
+                .iter()
+                .map(|d| format!("failed but stored: {d}")),
+        );
+        out.extend(
+            self.not_in_history
+                .iter()
+                .map(|d| format!("not in history: {d}")),
+        );
+        out.extend(self.strangers.iter().map(|d| format!("unexplained: {d}")));
+        out
+    }
+}
+
+/// Per (sender, target): the acked ids in order of acceptance.
+type Streams = HashMap<(u64, To), Vec<u64>>;
+
+impl Ledger {
+    /// Who must receive a message from `from` to `to`.
+    pub fn recipients(&self, from: u64, to: To) -> Vec<u64> {
+        match to {
+            To::User(u) => vec![u],
+            To::Group(g) => self
+                .members
+                .get(&g)
+                .map(|m| m.iter().copied().filter(|&u| u != from).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn streams(&self) -> Streams {
+        let mut s: Streams = HashMap::new();
+        for send in &self.sends {
+            if let Some(id) = send.acked() {
+                s.entry((send.from, send.to)).or_default().push(id);
+            }
+        }
+        s
+    }
+
+    /// The acked messages some recipient has not received yet:
+    /// (recipient, id, sender, cid).
+    pub fn missing(&self) -> Vec<(u64, u64, u64, String)> {
+        let got: HashMap<u64, HashSet<u64>> = self
+            .received
+            .iter()
+            .map(|(u, ds)| (*u, ds.iter().map(|d| d.id).collect()))
+            .collect();
+        let mut out = Vec::new();
+        for send in &self.sends {
+            let Some(id) = send.acked() else { continue };
+            for r in self.recipients(send.from, send.to) {
+                if !got.get(&r).is_some_and(|s| s.contains(&id)) {
+                    out.push((r, id, send.from, send.cid.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks the run against the delivery guarantee; `stored` is what
+    /// `history` returns at the end (None: not read).
+    pub fn check(&self, stored: Option<&Stored>) -> Verdict {
+        let mut v = Verdict {
+            messages: self.sends.len(),
+            attempts: self.sends.iter().map(|s| s.attempts.len()).sum(),
+            ..Verdict::default()
+        };
+        // Sends: one id per cid, and what failed.
+        let mut cid_of_id: HashMap<u64, (u64, &str)> = HashMap::new();
+        let mut by_cid: HashMap<(u64, &str), &Send> = HashMap::new();
+        for s in &self.sends {
+            if by_cid.insert((s.from, &s.cid), s).is_some() {
+                v.cid_conflicts
+                    .push(format!("the test reused cid {} of {}", s.cid, s.from));
+            }
+            let ids: HashSet<u64> = s
+                .attempts
+                .iter()
+                .filter_map(|(_, o)| match o {
+                    Outcome::Ok(id) => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            if ids.len() > 1 {
+                v.cid_conflicts.push(format!(
+                    "cid {} of {} was answered with ids {:?} ({:?})",
+                    s.cid, s.from, ids, s.attempts
+                ));
+            }
+            for &id in &ids {
+                if let Some((f, c)) = cid_of_id.insert(id, (s.from, &s.cid))
+                    && (f, c) != (s.from, s.cid.as_str())
+                {
+                    v.cid_conflicts.push(format!(
+                        "id {id} answers cid {c} of {f} and cid {} of {}",
+                        s.cid, s.from
+                    ));
+                }
+            }
+            if s.acked().is_some() {
+                v.acked += 1;
+                v.expected_deliveries += self.recipients(s.from, s.to).len();
+            } else if s.refused() {
+                if s.attempts.iter().all(|(_, o)| *o == Outcome::Unavailable) {
+                    v.refused_unavailable += 1;
+                } else {
+                    v.refused_other += 1;
+                }
+            }
+            if s.in_doubt() {
+                v.in_doubt += 1;
+            }
+        }
+
+        // Deliveries: counts, cids, order.
+        let streams = self.streams();
+        let position: HashMap<u64, ((u64, To), usize)> = streams
+            .iter()
+            .flat_map(|(k, ids)| ids.iter().enumerate().map(move |(i, id)| (*id, (*k, i))))
+            .collect();
+        let mut recipients: Vec<&u64> = self.received.keys().collect();
+        recipients.sort();
+        for r in recipients {
+            let ds = &self.received[r];
+            let mut seen = HashSet::new();
+            // Per (sender, target): the position of the last first-seen
+            // message, and the ids first seen in order.
+            let mut last: HashMap<(u64, To), usize> = HashMap::new();
+            let mut order: HashMap<(u64, To), Vec<u64>> = HashMap::new();
+            let mut reported: HashSet<(u64, To)> = HashSet::new();
+            for d in ds {
+                v.deliveries += 1;
+                if !seen.insert(d.id) {
+                    continue;
+                }
+                v.unique_deliveries += 1;
+                if let Some(cid) = &d.cid {
+                    match by_cid.get(&(d.from, cid.as_str())) {
+                        Some(s) => match s.acked() {
+                            Some(id) if id != d.id => v.cid_conflicts.push(format!(
+                                "cid {cid} of {} was acked as {id} but delivered to {r} as {}",
+                                d.from, d.id
+                            )),
+                            Some(_) => {}
+                            None if s.refused() => v.stored_after_failure.push(format!(
+                                "cid {cid} of {} ({:?}) was delivered to {r} as {}",
+                                d.from, s.attempts, d.id
+                            )),
+                            None => {}
+                        },
+                        None => v.strangers.push(format!(
+                            "{r} got {} from {} with cid {cid} that no client sent",
+                            d.id, d.from
+                        )),
+                    }
+                }
+                let Some(&(key, pos)) = position.get(&d.id) else {
+                    continue;
+                };
+                order.entry(key).or_default().push(d.id);
+                let prev = last.entry(key).or_insert(pos);
+                if pos < *prev {
+                    if reported.insert(key) {
+                        let stream = &streams[&key];
+                        v.disorder.push(format!(
+                            "{r} saw {} from {} ({}) after a later one; first seen: {:?}; sent: {:?}",
+                            d.id,
+                            key.0,
+                            key.1,
+                            brief(&order[&key]),
+                            brief(stream)
+                        ));
+                    }
+                } else {
+                    *prev = pos;
+                }
+            }
+        }
+        v.missing = self.missing();
+
+        // What was stored.
+        if let Some(stored) = stored {
+            let mut keys: Vec<_> = stored.by_cid.iter().collect();
+            keys.sort_by(|a, b| a.0.cmp(b.0));
+            for ((from, cid), ids) in keys {
+                if ids.len() > 1 {
+                    v.cid_conflicts.push(format!(
+                        "cid {cid} of {from} is stored {} times: {ids:?}",
+                        ids.len()
+                    ));
+                }
+                if let Some(s) = by_cid.get(&(*from, cid.as_str())) {
+                    if s.refused() {
+                        v.stored_after_failure.push(format!(
+                            "cid {cid} of {from} ({:?}) is stored as {ids:?}",
+                            s.attempts
+                        ));
+                    } else if let Some(id) = s.acked()
+                        && !ids.contains(&id)
+                    {
+                        v.cid_conflicts.push(format!(
+                            "cid {cid} of {from} was acked as {id} but is stored as {ids:?}"
+                        ));
+                    }
+                }
+            }
+            for s in &self.sends {
+                if let Some(id) = s.acked()
+                    && !stored.ids.contains(&id)
+                {
+                    v.not_in_history.push(format!(
+                        "acked message {id} (cid {} from {} to {})",
+                        s.cid, s.from, s.to
+                    ));
+                }
+            }
+        }
+        v
+    }
+}
+
+/// A long id list cut to its start and end, for messages.
+fn brief(ids: &[u64]) -> String {
+    if ids.len() <= 12 {
+        return format!("{ids:?}");
+    }
+    format!(
+        "{:?} .. {:?} ({} ids)",
+        &ids[..6],
+        &ids[ids.len() - 6..],
+        ids.len()
+    )
+}
+
+/// The positions, in `sent`, of the messages first seen in `events` (by
+/// id, duplicates dropped), for messages in `sent`; other ids are skipped.
+/// `[0, 1, 2, ...]` means in order and complete so far.
+pub fn positions(sent: &[u64], events: &[Value]) -> Vec<usize> {
+    let index: HashMap<u64, usize> = sent.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut seen = HashSet::new();
+    events
+        .iter()
+        .filter(|e| e["ev"] == json!("msg"))
+        .filter_map(|e| e["msg"]["id"].as_u64())
+        .filter(|id| seen.insert(*id))
+        .filter_map(|id| index.get(&id).copied())
+        .collect()
+}
+
+/// `[0, 1, 2, 14, 15, 3]` as `0..2, 14..15, 3`: a sequence of positions
+/// in short.
+pub fn runs(pos: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < pos.len() {
+        let mut j = i;
+        while j + 1 < pos.len() && pos[j + 1] == pos[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            pos[i].to_string()
+        } else {
+            format!("{}..{}", pos[i], pos[j])
+        });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
+// ---------------------------------------------------------------------------
+// Randomness
+
+/// SplitMix64: small, seeded, good enough to pick faults and peers.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// A duration between `lo` and `hi`.
+    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        let span = hi.saturating_sub(lo).as_millis() as u64;
+        lo + Duration::from_millis(self.below(span + 1))
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    /// One element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    /// Shuffles in place.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+/// A seed from the clock, for runs that did not ask for one.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// Counts by name, printed sorted.
+#[derive(Debug, Default, Clone)]
+pub struct Tally(pub BTreeMap<String, u64>);
+
+impl Tally {
+    pub fn add(&mut self, what: &str) {
+        *self.0.entry(what.to_owned()).or_default() += 1;
+    }
+
+    pub fn get(&self, what: &str) -> u64 {
+        self.0.get(what).copied().unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(from: u64, to: To, cid: &str, outcomes: &[Outcome]) -> Send {
+        Send {
+            from,
+            to,
+            cid: cid.into(),
+            attempts: outcomes.iter().map(|o| (1, o.clone())).collect(),
+        }
+    }
+
+    fn got(id: u64, from: u64, to: To, cid: &str) -> Delivery {
+        Delivery {
+            id,
+            from,
+            to,
+            cid: Some(cid.into()),
+            conn: 0,
+        }
+    }
+
+    fn ledger() -> Ledger {
+        let mut l = Ledger::default();
+        l.members.insert(9, vec![1, 2, 3]);
+        l.sends = vec![
+            send(1, To::User(2), "a", &[Outcome::Ok(10)]),
+            send(1, To::User(2), "b", &[Outcome::NoAnswer, Outcome::Ok(11)]),
+            send(1, To::Group(9), "c", &[Outcome::Ok(12)]),
+            send(1, To::User(2), "d", &[Outcome::Unavailable]),
+            send(1, To::User(2), "e", &[Outcome::Ok(13)]),
+        ];
+        l
+    }
+
+    #[test]
+    fn a_clean_run_passes_with_duplicates_dropped() {
+        let mut l = ledger();
+        l.received.insert(
+            2,
+            vec![
+                got(10, 1, To::User(2), "a"),
+                got(12, 1, To::Group(9), "c"),
+                got(10, 1, To::User(2), "a"),
+                got(11, 1, To::User(2), "b"),
+                got(13, 1, To::User(2), "e"),
+            ],
+        );
+        l.received.insert(3, vec![got(12, 1, To::Group(9), "c")]);
+        let v = l.check(None);
+        assert!(v.problems().is_empty(), "{:?}", v.problems());
+        assert_eq!((v.acked, v.refused_unavailable, v.in_doubt), (4, 1, 1));
+        assert_eq!((v.deliveries, v.unique_deliveries), (6, 5));
+        assert_eq!(v.expected_deliveries, 5);
+    }
+
+    #[test]
+    fn loss_disorder_and_cid_faults_are_found() {
+        let mut l = ledger();
+        l.received.insert(
+            2,
+            vec![
+                got(10, 1, To::User(2), "a"),
+                got(13, 1, To::User(2), "e"),
+                got(11, 1, To::User(2), "b"),
+                got(14, 1, To::User(2), "d"),
+            ],
+        );
+        let v = l.check(None);
+        assert_eq!(v.disorder.len(), 1, "{:?}", v.disorder);
+        assert_eq!(
+            v.missing.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(),
+            vec![(2, 12), (3, 12)]
+        );
+        assert_eq!(v.stored_after_failure.len(), 1);
+
+        let mut stored = Stored::default();
+        stored.add_history(&json!({"messages": [
+            {"id": 13, "from": 1, "cid": "e"},
+            {"id": 15, "from": 1, "cid": "b"},
+            {"id": 11, "from": 1, "cid": "b"},
+            {"id": 10, "from": 1, "cid": "a"},
+        ]}));
+        let v = l.check(Some(&stored));
+        assert!(v.cid_conflicts.iter().any(|c| c.contains("stored 2 times")));
+        assert_eq!(v.not_in_history.len(), 1, "12 is not in the history read");
+    }
+
+    #[test]
+    fn positions_drop_duplicates_and_show_runs() {
+        let sent = [5, 6, 7, 8];
+        let ev = |id: u64| json!({"ev": "msg", "msg": {"id": id}});
+        let events = [ev(5), ev(7), ev(5), ev(8), ev(6), ev(99)];
+        let pos = positions(&sent, &events);
+        assert_eq!(pos, vec![0, 2, 3, 1]);
+        assert_eq!(runs(&pos), "0, 2..3, 1");
+    }
+
+    #[tokio::test]
+    async fn the_proxy_cuts_stalls_and_restores() {
+        let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = echo.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = echo.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        let proxy = FaultProxy::start(target).await.unwrap();
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buf = [0u8; 2];
+        s.write_all(b"hi").await.unwrap();
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+
+        proxy.stall();
+        s.write_all(b"yo").await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(300), s.read_exact(&mut buf)).await;
+        assert!(waited.is_err(), "nothing passes a stalled link");
+        proxy.restore();
+        // read_exact is not cancel safe; a new read gets what was held.
+        let mut all = Vec::new();
+        while all.len() < 2 {
+            let mut b = [0u8; 2];
+            let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b))
+                .await
+                .unwrap()
+                .unwrap();
+            all.extend_from_slice(&b[..n]);
+        }
+        assert_eq!(all, b"yo", "the stalled bytes arrive once restored");
+
+        proxy.cut();
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(n, 0, "a cut closes the connection");
+        proxy.restore();
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(b"ok").await.unwrap();
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ok");
+    }
+}
