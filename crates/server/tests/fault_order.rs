@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chat_testkit::chaos::{FaultProxy, NodeProc, NodeSpec, positions, runs};
+use chat_testkit::chaos::{FaultProxy, NodeProc, NodeSpec, positions, private_copy, runs};
 use chat_testkit::fixture::{self, befriend, group};
 use chat_testkit::{TestClient, TestServer, cluster_config};
 use serde_json::{Value, json};
@@ -307,7 +307,7 @@ async fn messages_of_a_node_killed_after_its_commit_reach_live_recipients() {
     let prefix = chat_testkit::unique_name("chat_t");
     let port = chat_testkit::free_port().unwrap();
     let mut a = NodeProc::start(NodeSpec {
-        bin: env!("CARGO_BIN_EXE_chatserver").into(),
+        bin: private_copy(env!("CARGO_BIN_EXE_chatserver").as_ref(), dir.path()).unwrap(),
         port,
         db: db.clone(),
         redis: chat_testkit::url_via(&redis_url, link.addr).unwrap(),

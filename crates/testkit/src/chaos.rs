@@ -110,10 +110,10 @@ impl Drop for FaultProxy {
 /// Waits until the link is open; false when it is cut meanwhile (or the
 /// proxy is gone).
 async fn open(watch: &mut watch::Receiver<LinkMode>) -> bool {
-    match watch.wait_for(|m| *m != LinkMode::Stall).await.map(|m| *m) {
-        Ok(LinkMode::Open) => true,
-        _ => false,
-    }
+    matches!(
+        watch.wait_for(|m| *m != LinkMode::Stall).await.map(|m| *m),
+        Ok(LinkMode::Open)
+    )
 }
 
 async fn forward(client: TcpStream, target: SocketAddr, mut watch: watch::Receiver<LinkMode>) {
@@ -323,6 +323,16 @@ impl Drop for NodeProc {
     }
 }
 
+/// A copy of the binary `bin` in `dir`, to run for the whole test: a
+/// shared target directory may rebuild `bin` (another checkout's build)
+/// while the test restarts nodes from it.
+pub fn private_copy(bin: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let name = bin.file_name().context("binary path without a name")?;
+    let to = dir.join(name);
+    std::fs::copy(bin, &to).with_context(|| format!("cannot copy {}", bin.display()))?;
+    Ok(to)
+}
+
 /// The last `lines` lines of a file.
 pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -524,7 +534,7 @@ impl Outcome {
 /// One message a client meant to send: every attempt (all with the same
 /// `cid`) and where each went.
 #[derive(Debug, Clone)]
-pub struct Send {
+pub struct Sent {
     pub from: u64,
     pub to: To,
     pub cid: String,
@@ -532,7 +542,7 @@ pub struct Send {
     pub attempts: Vec<(u16, Outcome)>,
 }
 
-impl Send {
+impl Sent {
     /// The id of the first `ok`.
     pub fn acked(&self) -> Option<u64> {
         self.attempts.iter().find_map(|(_, o)| match o {
@@ -621,7 +631,7 @@ impl Stored {
 pub struct Ledger {
     /// In each sender's order: a sender sends one message at a time and
     /// settles it before the next, so this is the order of acceptance.
-    pub sends: Vec<Send>,
+    pub sends: Vec<Sent>,
     /// Per recipient, every `msg` event in the order it arrived, across
     /// all their connections.
     pub received: HashMap<u64, Vec<Delivery>>,
@@ -739,7 +749,7 @@ impl Ledger {
         };
         // Sends: one id per cid, and what failed.
         let mut cid_of_id: HashMap<u64, (u64, &str)> = HashMap::new();
-        let mut by_cid: HashMap<(u64, &str), &Send> = HashMap::new();
+        let mut by_cid: HashMap<(u64, &str), &Sent> = HashMap::new();
         for s in &self.sends {
             if by_cid.insert((s.from, &s.cid), s).is_some() {
                 v.cid_conflicts
@@ -795,11 +805,10 @@ impl Ledger {
         for r in recipients {
             let ds = &self.received[r];
             let mut seen = HashSet::new();
-            // Per (sender, target): the position of the last first-seen
-            // message, and the ids first seen in order.
-            let mut last: HashMap<(u64, To), usize> = HashMap::new();
-            let mut order: HashMap<(u64, To), Vec<u64>> = HashMap::new();
-            let mut reported: HashSet<(u64, To)> = HashSet::new();
+            // Per (sender, target): the positions (in the sender's
+            // acceptance order) of the messages first seen, in arrival
+            // order, with the connection each came on.
+            let mut order: HashMap<(u64, To), Vec<(usize, u64)>> = HashMap::new();
             for d in ds {
                 v.deliveries += 1;
                 if !seen.insert(d.id) {
@@ -826,26 +835,33 @@ impl Ledger {
                         )),
                     }
                 }
-                let Some(&(key, pos)) = position.get(&d.id) else {
+                if let Some(&(key, pos)) = position.get(&d.id) {
+                    order.entry(key).or_default().push((pos, d.conn));
+                }
+            }
+            let mut keys: Vec<&(u64, To)> = order.keys().collect();
+            keys.sort();
+            for key in keys {
+                let seq = &order[key];
+                let Some(i) = seq.windows(2).position(|w| w[1].0 < w[0].0) else {
                     continue;
                 };
-                order.entry(key).or_default().push(d.id);
-                let prev = last.entry(key).or_insert(pos);
-                if pos < *prev {
-                    if reported.insert(key) {
-                        let stream = &streams[&key];
-                        v.disorder.push(format!(
-                            "{r} saw {} from {} ({}) after a later one; first seen: {:?}; sent: {:?}",
-                            d.id,
-                            key.0,
-                            key.1,
-                            brief(&order[&key]),
-                            brief(stream)
-                        ));
-                    }
-                } else {
-                    *prev = pos;
+                let pos: Vec<usize> = seq.iter().map(|p| p.0).collect();
+                let mut shown = runs(&pos);
+                if shown.len() > 160 {
+                    shown = format!("{} ...", &shown[..160]);
                 }
+                v.disorder.push(format!(
+                    "{r} got {}'s messages to {} ({} sent) at positions [{shown}]; \
+                     first {} (connection {}) after {} (connection {})",
+                    key.0,
+                    key.1,
+                    streams[key].len(),
+                    seq[i + 1].0,
+                    seq[i + 1].1,
+                    seq[i].0,
+                    seq[i].1,
+                ));
             }
         }
         v.missing = self.missing();
@@ -889,19 +905,6 @@ impl Ledger {
         }
         v
     }
-}
-
-/// A long id list cut to its start and end, for messages.
-fn brief(ids: &[u64]) -> String {
-    if ids.len() <= 12 {
-        return format!("{ids:?}");
-    }
-    format!(
-        "{:?} .. {:?} ({} ids)",
-        &ids[..6],
-        &ids[ids.len() - 6..],
-        ids.len()
-    )
 }
 
 /// The positions, in `sent`, of the messages first seen in `events` (by
@@ -1022,8 +1025,8 @@ impl std::fmt::Display for Tally {
 mod tests {
     use super::*;
 
-    fn send(from: u64, to: To, cid: &str, outcomes: &[Outcome]) -> Send {
-        Send {
+    fn send(from: u64, to: To, cid: &str, outcomes: &[Outcome]) -> Sent {
+        Sent {
             from,
             to,
             cid: cid.into(),
