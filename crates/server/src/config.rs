@@ -98,6 +98,8 @@ pub struct Config {
     pub write_batch: usize,
 
     /// argon2id memory cost in KiB (19456 = 19 MiB, OWASP's minimum).
+    /// Hashes run one per core, each core's hashing thread keeping this
+    /// much memory for reuse.
     #[arg(long, env = "CHAT_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
     pub argon2_memory_kib: u32,
 
