@@ -4,16 +4,14 @@
 //! frame at the limit whose `\r\n` is cut between two writes, and take
 //! names that show nothing or pass for someone else's.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chat_testkit::fixture::*;
 use chat_testkit::{Child, TestClient, TestServer, WAIT};
-use common::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -23,7 +21,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_chatserver");
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// The real binary with every default (argon2 included: 19 MiB, 2 passes)
-/// but the address and the store; none of the caller's `CHAT_*` settings.
+/// but the address, the store and the failed-login limits (raised: every
+/// attempt must reach the hashing, which is what these tests load; the
+/// limits are tested on their own); none of the caller's `CHAT_*`
+/// settings.
 async fn spawn_default_binary(dir: &Path) -> anyhow::Result<(Child, SocketAddr)> {
     let port = chat_testkit::free_port()?;
     let db = format!("sqlite://{}", dir.join("chat.db").display());
@@ -34,6 +35,9 @@ async fn spawn_default_binary(dir: &Path) -> anyhow::Result<(Child, SocketAddr)>
         }
     }
     cmd.args(["127.0.0.1", &port.to_string(), "--db", &db, "--log", "warn"])
+        .args(["--web", "127.0.0.1:0"])
+        .args(["--login-failures-per-address", "1000000"])
+        .args(["--login-failures-per-account", "1000000"])
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.join("stdout.log"))?)
