@@ -44,9 +44,9 @@ use chat_testkit::{TestClient, url_addr, url_via};
 use serde_json::{Value, json};
 
 /// How long a client waits for a reply before it gives up on the node.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a login may take.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(4);
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the cluster has, once the faults stop, to deliver everything.
 const SETTLE: Duration = Duration::from_secs(45);
 /// How long presence has to be right once everything settled.
@@ -312,13 +312,14 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// One fault, held for a while, then healed.
-    async fn inject(&mut self, fault: Fault, rng: &mut Rng) -> String {
+    /// One fault, held for a while (not much past `cap`), then healed.
+    async fn inject(&mut self, fault: Fault, rng: &mut Rng, cap: Duration) -> String {
+        let hold = |rng: &mut Rng, lo: Duration, hi: Duration| rng.between(lo, hi).min(cap.max(lo));
         let n = self.nodes.len();
         match fault {
             Fault::NodeKill => {
                 let i = rng.below(n as u64) as usize;
-                let hold = rng.between(Duration::from_secs(1), Duration::from_secs(5));
+                let hold = hold(rng, Duration::from_secs(1), Duration::from_secs(5));
                 self.nodes[i].kill9();
                 tokio::time::sleep(hold).await;
                 if let Err(e) = self.nodes[i].restart().await {
@@ -331,7 +332,7 @@ impl Cluster {
             }
             Fault::NodePause => {
                 let i = rng.below(n as u64) as usize;
-                let hold = rng.between(Duration::from_secs(2), Duration::from_secs(12));
+                let hold = hold(rng, Duration::from_secs(2), Duration::from_secs(12));
                 self.nodes[i].pause().unwrap();
                 tokio::time::sleep(hold).await;
                 self.nodes[i].resume().unwrap();
@@ -341,7 +342,7 @@ impl Cluster {
                 )
             }
             Fault::RedisKill => {
-                let hold = rng.between(Duration::from_millis(500), Duration::from_secs(4));
+                let hold = hold(rng, Duration::from_millis(500), Duration::from_secs(4));
                 if let Some(mut r) = self.redis.take() {
                     r.kill9();
                 }
@@ -363,9 +364,9 @@ impl Cluster {
                 let (lo, hi) = if fault == Fault::DbCut {
                     (1, 5)
                 } else {
-                    (2, 6)
+                    (2, 8)
                 };
-                let hold = rng.between(Duration::from_secs(lo), Duration::from_secs(hi));
+                let hold = hold(rng, Duration::from_secs(lo), Duration::from_secs(hi));
                 for &i in &which {
                     if fault == Fault::DbCut {
                         self.proxies[i].cut();
@@ -591,7 +592,8 @@ async fn chaos_soak() {
         }
         let fault = bag.pop().unwrap();
         let at = shared.started.elapsed();
-        let what = cluster.inject(fault, &mut rng).await;
+        let left = Duration::from_secs(secs).saturating_sub(at);
+        let what = cluster.inject(fault, &mut rng, left).await;
         faults.add(fault.name());
         let line = format!("{:>7.1} s  {what}", at.as_secs_f64());
         eprintln!("{line}");
@@ -739,12 +741,14 @@ async fn chaos_soak() {
         verdict.in_doubt
     );
     eprintln!(
-        "deliveries: {} expected, {} received ({} unique, {} duplicates), {} missing",
+        "deliveries: {} expected, {} received ({} unique, {} duplicates), {} missing; \
+         {} own messages echoed to the sender's next session",
         verdict.expected_deliveries,
         verdict.deliveries,
         verdict.unique_deliveries,
         verdict.deliveries - verdict.unique_deliveries,
-        verdict.missing.len()
+        verdict.missing.len(),
+        verdict.echoes
     );
     eprintln!("stored (history): {} messages", stored.ids.len());
     eprintln!(

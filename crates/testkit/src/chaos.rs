@@ -648,8 +648,11 @@ pub struct Verdict {
     pub refused_unavailable: usize,
     pub refused_other: usize,
     pub in_doubt: usize,
+    /// `msg` events to recipients, and of those, distinct ids.
     pub deliveries: usize,
     pub unique_deliveries: usize,
+    /// A sender's own messages received on its other session.
+    pub echoes: usize,
     pub expected_deliveries: usize,
     /// An acked message a recipient never got: (recipient, id, sender, cid).
     pub missing: Vec<(u64, u64, u64, String)>,
@@ -810,6 +813,12 @@ impl Ledger {
             // order, with the connection each came on.
             let mut order: HashMap<(u64, To), Vec<(usize, u64)>> = HashMap::new();
             for d in ds {
+                // A sender's own message on its other session (one it
+                // left behind on a silent node sent it on).
+                if d.from == *r {
+                    v.echoes += 1;
+                    continue;
+                }
                 v.deliveries += 1;
                 if !seen.insert(d.id) {
                     continue;
