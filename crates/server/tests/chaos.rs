@@ -5,8 +5,9 @@
 //!
 //! - `node_kill`: kill -9 of a node, restarted on its port a few seconds
 //!   later;
-//! - `node_pause`: SIGSTOP of a node, SIGCONT up to 12 s later (past the
-//!   reaper's window at times);
+//! - `node_pause`: SIGSTOP of a node, SIGCONT 2 to 5 s later, or 11 to
+//!   14 s later (past the reaper's window: the node is declared dead, then
+//!   comes back with the sessions of the clients that waited);
 //! - `redis_kill`: kill -9 of Redis, restarted empty;
 //! - `db_cut`: one node's database link (or every node's) cut, then
 //!   restored;
@@ -17,12 +18,17 @@
 //! no answer), and every message received, per recipient. A client whose
 //! request got no answer retries the same `cid` (on whichever node
 //! answers) until it gets one, and only then sends its next message, so
-//! each sender's ledger order is the order of acceptance. Once the faults
-//! stop, the run passes when nothing acked is lost (every recipient got
-//! it, without logging in again for it), each sender-to-recipient (or
-//! group) pair arrived in order once duplicates are dropped by id, each
-//! `cid` has one id (answered, delivered and stored), nothing refused
-//! (`unavailable` or another error) was stored, and presence is right.
+//! each sender's ledger order is the order of acceptance. Most clients
+//! give up on a node after 3 s; a quarter wait 25 s, riding out pauses and
+//! stalls on the same connection.
+//!
+//! Once the faults stop, the run passes when nothing acked is lost (every
+//! recipient got it, without logging in again for it), each
+//! sender-to-recipient (or group) pair arrived in order once duplicates
+//! are dropped by id, each `cid` has one id (answered, delivered and
+//! stored), nothing refused (`unavailable` or another error) was stored,
+//! and presence is right: everyone connected is online to their friends,
+//! and once half of them leave, those are offline.
 //!
 //! Settings (environment): `CHAOS_SECS` (faults for this long, default
 //! 45), `CHAOS_SEED` (the schedule's seed; printed, default from the
@@ -36,8 +42,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chat_testkit::chaos::{
-    Conn, Delivery, FaultProxy, Ledger, NodeProc, NodeSpec, Outcome, Rng, Sent, Stored, Tally, To,
-    clock_seed, private_copy,
+    Attempt, Conn, Delivery, FaultProxy, Ledger, NodeProc, NodeSpec, Outcome, Rng, Sent, Stored,
+    Tally, To, clock_seed, private_copy,
 };
 use chat_testkit::fixture::befriend;
 use chat_testkit::{TestClient, url_addr, url_via};
@@ -47,6 +53,10 @@ use serde_json::{Value, json};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a login may take.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a patient client waits (a quarter of the users): past any
+/// pause or stall, so it rides them out on the same connection, as an idle
+/// client would.
+const PATIENCE: Duration = Duration::from_secs(25);
 /// How long the cluster has, once the faults stop, to deliver everything.
 const SETTLE: Duration = Duration::from_secs(45);
 /// How long presence has to be right once everything settled.
@@ -80,6 +90,11 @@ impl Shared {
         self.phase.load(Ordering::Acquire)
     }
 
+    /// Milliseconds since the run began.
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     fn count(&self, what: &str) {
         self.tally.lock().unwrap().add(what);
     }
@@ -98,6 +113,8 @@ struct Sim {
     serial: u64,
     unacked: Vec<u64>,
     sent: u64,
+    /// How long this client waits for a reply.
+    patience: Duration,
 }
 
 impl Sim {
@@ -106,9 +123,11 @@ impl Sim {
         if events.is_empty() {
             return;
         }
+        let port = self.conn.as_ref().map_or(0, |c| c.port);
+        let at = self.shared.now_ms();
         let mut ledger = self.shared.ledger.lock().unwrap();
         for ev in events {
-            if let Some(d) = Delivery::of_event(&ev, self.serial) {
+            if let Some(d) = Delivery::of_event(&ev, self.serial, port, at) {
                 if d.from != self.me {
                     self.unacked.push(d.id);
                 }
@@ -151,7 +170,7 @@ impl Sim {
                 };
                 let mut evs = Vec::new();
                 let login = json!({"op": "login", "user": self.me, "token": self.token});
-                match c.request(login, LOGIN_TIMEOUT, &mut evs).await {
+                match c.request(login, self.patience, &mut evs).await {
                     Some(r) if r["ok"] == json!(true) => {
                         self.serial += 1;
                         self.conn = Some(c);
@@ -191,20 +210,29 @@ impl Sim {
             attempts: Vec::new(),
         };
         while send.attempts.len() < 200 {
+            let patience = self.patience;
             let Some(conn) = self.connect().await else {
                 break;
             };
             let port = conn.port;
             let mut evs = Vec::new();
-            let reply = conn.request(frame.clone(), REQUEST_TIMEOUT, &mut evs).await;
+            let reply = conn.request(frame.clone(), patience, &mut evs).await;
             self.record(evs);
             let Some(reply) = reply else {
-                send.attempts.push((port, Outcome::NoAnswer));
+                send.attempts.push(Attempt {
+                    port,
+                    outcome: Outcome::NoAnswer,
+                    at_ms: self.shared.now_ms(),
+                });
                 self.drop_conn("no answer to a message");
                 continue;
             };
             let outcome = Outcome::of_reply(&reply);
-            send.attempts.push((port, outcome.clone()));
+            send.attempts.push(Attempt {
+                port,
+                outcome: outcome.clone(),
+                at_ms: self.shared.now_ms(),
+            });
             match outcome {
                 Outcome::Ok(_) => break,
                 // A refused new message is not retried (a client would
@@ -227,11 +255,12 @@ impl Sim {
         } else {
             json!({"op": "ack", "ids": ids})
         };
+        let patience = self.patience;
         let Some(conn) = self.connect().await else {
             return;
         };
         let mut evs = Vec::new();
-        let reply = conn.request(frame, REQUEST_TIMEOUT, &mut evs).await;
+        let reply = conn.request(frame, patience, &mut evs).await;
         self.record(evs);
         match reply {
             Some(r) if r["ok"] == json!(true) => {
@@ -332,7 +361,14 @@ impl Cluster {
             }
             Fault::NodePause => {
                 let i = rng.below(n as u64) as usize;
-                let hold = hold(rng, Duration::from_secs(2), Duration::from_secs(12));
+                // Half the pauses outlast the reaper (a liveness key lives
+                // 8 s, checked every 2 s): the node is declared dead, then
+                // comes back with its sessions.
+                let hold = if rng.chance(0.5) {
+                    hold(rng, Duration::from_secs(2), Duration::from_secs(5))
+                } else {
+                    hold(rng, Duration::from_secs(11), Duration::from_secs(14))
+                };
                 self.nodes[i].pause().unwrap();
                 tokio::time::sleep(hold).await;
                 self.nodes[i].resume().unwrap();
@@ -574,6 +610,11 @@ async fn chaos_soak() {
             serial: 0,
             unacked: Vec::new(),
             sent: 0,
+            patience: if i % 4 == 3 {
+                PATIENCE
+            } else {
+                REQUEST_TIMEOUT
+            },
         };
         tasks.push(tokio::spawn(sim.run()));
     }
@@ -771,10 +812,13 @@ async fn chaos_soak() {
     );
     if !problems.is_empty() {
         let kept = dir.keep();
+        let dump = serde_json::to_vec(&ledger.to_json()).unwrap();
+        std::fs::write(kept.join("ledger.json"), dump).unwrap();
         eprintln!(
-            "\n== {} problems (node logs kept in {})",
+            "\n== {} problems (node logs and ledger.json kept in {}; the nodes' ports: {:?})",
             problems.len(),
-            kept.display()
+            kept.display(),
+            ports
         );
         for p in problems.iter().take(60) {
             eprintln!("  {p}");

@@ -531,6 +531,16 @@ impl Outcome {
     }
 }
 
+/// One attempt to send a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The node it went to.
+    pub port: u16,
+    pub outcome: Outcome,
+    /// When it was answered (or given up on), in ms since the run began.
+    pub at_ms: u64,
+}
+
 /// One message a client meant to send: every attempt (all with the same
 /// `cid`) and where each went.
 #[derive(Debug, Clone)]
@@ -538,15 +548,15 @@ pub struct Sent {
     pub from: u64,
     pub to: To,
     pub cid: String,
-    /// (node port, outcome), in order.
-    pub attempts: Vec<(u16, Outcome)>,
+    /// In order.
+    pub attempts: Vec<Attempt>,
 }
 
 impl Sent {
     /// The id of the first `ok`.
     pub fn acked(&self) -> Option<u64> {
-        self.attempts.iter().find_map(|(_, o)| match o {
-            Outcome::Ok(id) => Some(*id),
+        self.attempts.iter().find_map(|a| match a.outcome {
+            Outcome::Ok(id) => Some(id),
             _ => None,
         })
     }
@@ -558,12 +568,29 @@ impl Sent {
             && self
                 .attempts
                 .iter()
-                .all(|(_, o)| matches!(o, Outcome::Unavailable | Outcome::Failed(_)))
+                .all(|a| matches!(a.outcome, Outcome::Unavailable | Outcome::Failed(_)))
     }
 
     /// Some attempt got no answer.
     pub fn in_doubt(&self) -> bool {
-        self.attempts.iter().any(|(_, o)| *o == Outcome::NoAnswer)
+        self.attempts.iter().any(|a| a.outcome == Outcome::NoAnswer)
+    }
+
+    /// The outcomes, in short (for messages).
+    pub fn outcomes(&self) -> String {
+        let parts: Vec<String> = self
+            .attempts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{:?} from {} at {:.1} s",
+                    a.outcome,
+                    a.port,
+                    a.at_ms as f64 / 1000.0
+                )
+            })
+            .collect();
+        parts.join(", ")
     }
 }
 
@@ -576,11 +603,15 @@ pub struct Delivery {
     pub cid: Option<String>,
     /// Which of the recipient's connections it came on (a counter).
     pub conn: u64,
+    /// The node that connection was on.
+    pub port: u16,
+    /// When it was read, in ms since the run began.
+    pub at_ms: u64,
 }
 
 impl Delivery {
     /// The delivery a `msg` event carries, if it is one.
-    pub fn of_event(ev: &Value, conn: u64) -> Option<Delivery> {
+    pub fn of_event(ev: &Value, conn: u64, port: u16, at_ms: u64) -> Option<Delivery> {
         if ev["ev"] != json!("msg") {
             return None;
         }
@@ -596,6 +627,8 @@ impl Delivery {
             to,
             cid: m["cid"].as_str().map(str::to_owned),
             conn,
+            port,
+            at_ms,
         })
     }
 }
@@ -722,6 +755,40 @@ impl Ledger {
         s
     }
 
+    /// The whole ledger as JSON, for a post-mortem: sends as
+    /// `[from, to, cid, [[port, outcome, at_ms], ...]]`, deliveries per
+    /// recipient as `[id, from, to, cid, conn, port, at_ms]`.
+    pub fn to_json(&self) -> Value {
+        let to = |t: To| match t {
+            To::User(u) => json!({"user": u}),
+            To::Group(g) => json!({"group": g}),
+        };
+        let sends: Vec<Value> = self
+            .sends
+            .iter()
+            .map(|s| {
+                let attempts: Vec<Value> = s
+                    .attempts
+                    .iter()
+                    .map(|a| json!([a.port, format!("{:?}", a.outcome), a.at_ms]))
+                    .collect();
+                json!([s.from, to(s.to), s.cid, attempts])
+            })
+            .collect();
+        let received: serde_json::Map<String, Value> = self
+            .received
+            .iter()
+            .map(|(u, ds)| {
+                let ds: Vec<Value> = ds
+                    .iter()
+                    .map(|d| json!([d.id, d.from, to(d.to), d.cid, d.conn, d.port, d.at_ms]))
+                    .collect();
+                (u.to_string(), Value::Array(ds))
+            })
+            .collect();
+        json!({"sends": sends, "received": received, "members": self.members})
+    }
+
     /// The acked messages some recipient has not received yet:
     /// (recipient, id, sender, cid).
     pub fn missing(&self) -> Vec<(u64, u64, u64, String)> {
@@ -761,15 +828,18 @@ impl Ledger {
             let ids: HashSet<u64> = s
                 .attempts
                 .iter()
-                .filter_map(|(_, o)| match o {
-                    Outcome::Ok(id) => Some(*id),
+                .filter_map(|a| match a.outcome {
+                    Outcome::Ok(id) => Some(id),
                     _ => None,
                 })
                 .collect();
             if ids.len() > 1 {
                 v.cid_conflicts.push(format!(
-                    "cid {} of {} was answered with ids {:?} ({:?})",
-                    s.cid, s.from, ids, s.attempts
+                    "cid {} of {} was answered with ids {:?} ({})",
+                    s.cid,
+                    s.from,
+                    ids,
+                    s.outcomes()
                 ));
             }
             for &id in &ids {
@@ -786,7 +856,7 @@ impl Ledger {
                 v.acked += 1;
                 v.expected_deliveries += self.recipients(s.from, s.to).len();
             } else if s.refused() {
-                if s.attempts.iter().all(|(_, o)| *o == Outcome::Unavailable) {
+                if s.attempts.iter().all(|a| a.outcome == Outcome::Unavailable) {
                     v.refused_unavailable += 1;
                 } else {
                     v.refused_other += 1;
@@ -799,6 +869,13 @@ impl Ledger {
 
         // Deliveries: counts, cids, order.
         let streams = self.streams();
+        let sent_of: HashMap<u64, &Sent> = self
+            .sends
+            .iter()
+            .filter_map(|s| s.acked().map(|id| (id, s)))
+            .collect();
+        // Refused messages that were delivered anyway: to whom.
+        let mut refused_got: BTreeMap<(u64, &str), Vec<u64>> = BTreeMap::new();
         let position: HashMap<u64, ((u64, To), usize)> = streams
             .iter()
             .flat_map(|(k, ids)| ids.iter().enumerate().map(move |(i, id)| (*id, (*k, i))))
@@ -811,7 +888,7 @@ impl Ledger {
             // Per (sender, target): the positions (in the sender's
             // acceptance order) of the messages first seen, in arrival
             // order, with the connection each came on.
-            let mut order: HashMap<(u64, To), Vec<(usize, u64)>> = HashMap::new();
+            let mut order: HashMap<(u64, To), Vec<(usize, &Delivery)>> = HashMap::new();
             for d in ds {
                 // A sender's own message on its other session (one it
                 // left behind on a silent node sent it on).
@@ -832,10 +909,10 @@ impl Ledger {
                                 d.from, d.id
                             )),
                             Some(_) => {}
-                            None if s.refused() => v.stored_after_failure.push(format!(
-                                "cid {cid} of {} ({:?}) was delivered to {r} as {}",
-                                d.from, s.attempts, d.id
-                            )),
+                            None if s.refused() => refused_got
+                                .entry((d.from, s.cid.as_str()))
+                                .or_default()
+                                .push(*r),
                             None => {}
                         },
                         None => v.strangers.push(format!(
@@ -845,7 +922,7 @@ impl Ledger {
                     }
                 }
                 if let Some(&(key, pos)) = position.get(&d.id) {
-                    order.entry(key).or_default().push((pos, d.conn));
+                    order.entry(key).or_default().push((pos, d));
                 }
             }
             let mut keys: Vec<&(u64, To)> = order.keys().collect();
@@ -860,20 +937,38 @@ impl Ledger {
                 if shown.len() > 160 {
                     shown = format!("{} ...", &shown[..160]);
                 }
+                let how = |(pos, d): (usize, &Delivery)| {
+                    let sent = sent_of
+                        .get(&d.id)
+                        .and_then(|s| s.attempts.last())
+                        .map(|a| format!("acked by {} at {:.1} s", a.port, a.at_ms as f64 / 1e3))
+                        .unwrap_or_default();
+                    format!(
+                        "{pos} ({sent}; read from {} on connection {} at {:.1} s)",
+                        d.port,
+                        d.conn,
+                        d.at_ms as f64 / 1e3
+                    )
+                };
                 v.disorder.push(format!(
                     "{r} got {}'s messages to {} ({} sent) at positions [{shown}]; \
-                     first {} (connection {}) after {} (connection {})",
+                     first {} after {}",
                     key.0,
                     key.1,
                     streams[key].len(),
-                    seq[i + 1].0,
-                    seq[i + 1].1,
-                    seq[i].0,
-                    seq[i].1,
+                    how(seq[i + 1]),
+                    how(seq[i]),
                 ));
             }
         }
         v.missing = self.missing();
+        for ((from, cid), to) in &refused_got {
+            let s = by_cid[&(*from, *cid)];
+            v.stored_after_failure.push(format!(
+                "cid {cid} of {from} ({}) was delivered to {to:?}",
+                s.outcomes()
+            ));
+        }
 
         // What was stored.
         if let Some(stored) = stored {
@@ -889,8 +984,8 @@ impl Ledger {
                 if let Some(s) = by_cid.get(&(*from, cid.as_str())) {
                     if s.refused() {
                         v.stored_after_failure.push(format!(
-                            "cid {cid} of {from} ({:?}) is stored as {ids:?}",
-                            s.attempts
+                            "cid {cid} of {from} ({}) is stored as {ids:?}",
+                            s.outcomes()
                         ));
                     } else if let Some(id) = s.acked()
                         && !ids.contains(&id)
@@ -1039,7 +1134,14 @@ mod tests {
             from,
             to,
             cid: cid.into(),
-            attempts: outcomes.iter().map(|o| (1, o.clone())).collect(),
+            attempts: outcomes
+                .iter()
+                .map(|o| Attempt {
+                    port: 1,
+                    outcome: o.clone(),
+                    at_ms: 0,
+                })
+                .collect(),
         }
     }
 
@@ -1050,6 +1152,8 @@ mod tests {
             to,
             cid: Some(cid.into()),
             conn: 0,
+            port: 1,
+            at_ms: 0,
         }
     }
 
