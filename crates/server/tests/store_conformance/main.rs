@@ -1,0 +1,72 @@
+//! One conformance suite for every store backend: SQLite always, and
+//! MySQL/MariaDB when `CHAT_TEST_MYSQL_URL` is set (each run on a database
+//! of its own). One suite function per concern, in a module per store
+//! trait; `conformance!` runs each on every backend.
+
+use std::sync::Arc;
+
+use chatserver::store::{InboxMark, SqlStore, Store, StoreOptions};
+
+async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = SqlStore::open(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    (Arc::new(store), dir)
+}
+
+/// Runs `suite` on SQLite, then on MySQL when configured.
+macro_rules! conformance {
+    ($name:ident, $suite:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite_backend() {
+                let (store, _dir) = crate::sqlite().await;
+                $suite(&*store).await;
+            }
+
+            #[tokio::test]
+            async fn mysql_backend() {
+                let Some(base) = chat_testkit::mysql_url() else {
+                    return;
+                };
+                let url = chat_testkit::fresh_mysql_db(&base).await.unwrap();
+                let store = SqlStore::open(&url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                $suite(&store).await;
+                store.close().await;
+                chat_testkit::drop_mysql_db(&url).await.unwrap();
+            }
+        }
+    };
+}
+
+mod accounts;
+mod friends;
+mod groups;
+mod messages;
+mod slots;
+
+#[tokio::test]
+async fn mysql_nodes_starting_together_migrate_once() {
+    let Some(base) = chat_testkit::mysql_url() else {
+        return;
+    };
+    let url = chat_testkit::fresh_mysql_db(&base).await.unwrap();
+    let opts = StoreOptions::default();
+    let opened = futures::future::join_all((0..4).map(|_| SqlStore::open(&url, &opts))).await;
+    for store in opened {
+        let store = store.unwrap();
+        store.ping().await.unwrap();
+        store.close().await;
+    }
+    chat_testkit::drop_mysql_db(&url).await.unwrap();
+}
+
+fn mark(upto: u64, count: u64) -> InboxMark {
+    InboxMark { upto, count }
+}

@@ -1,0 +1,142 @@
+//! Messages, inboxes and history (`MessageStore`, `BatchStore`).
+
+use chat_proto::{HistoryTarget, Role, Visibility};
+use chatserver::store::{NewMsg, Store, Stored, Target, WriteOp, WriteOutcome};
+
+use crate::*;
+
+conformance!(basics, messages_suite);
+
+fn msg(id: u64, from: u64, target: Target, text: &str, cid: Option<&str>) -> WriteOp {
+    WriteOp::Msg(NewMsg {
+        id,
+        ts: 1000 + id,
+        from,
+        target,
+        text: text.into(),
+        cid: cid.map(str::to_owned),
+    })
+}
+
+async fn messages_suite(s: &dyn Store) {
+    let a = s.create_user("a", "h", 0).await.unwrap();
+    let b = s.create_user("b", "h", 0).await.unwrap();
+    let c = s.create_user("c", "h", 0).await.unwrap();
+    let g = s
+        .create_group(a, "g", "", Visibility::Public, 0)
+        .await
+        .unwrap();
+    s.join_group(g, b, 0, 0).await.unwrap();
+    s.join_group(g, c, 0, 0).await.unwrap();
+    assert_eq!(s.max_message_id().await.unwrap(), 0);
+
+    let out = s
+        .write_batch(&[
+            msg(10, a, Target::User(b), "one", None),
+            msg(11, a, Target::User(b), "two", Some("c1")),
+            msg(12, a, Target::User(b), "two again", Some("c1")),
+            msg(13, b, Target::User(a), "back", None),
+            msg(14, a, Target::Group(g), "to all", None),
+            WriteOp::Ack {
+                user: c,
+                ids: vec![999],
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        WriteOutcome::Msg(Stored::New {
+            recipients: vec![b]
+        })
+    );
+    assert_eq!(
+        out[2],
+        WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 }),
+        "retry in the same batch"
+    );
+    match &out[4] {
+        WriteOutcome::Msg(Stored::New { recipients }) => {
+            let mut r = recipients.clone();
+            r.sort();
+            assert_eq!(r, vec![b, c], "every member but the sender");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out[5], WriteOutcome::Acked);
+    // A retry in a later batch is a duplicate too.
+    let again = s
+        .write_batch(&[msg(20, a, Target::User(b), "two", Some("c1"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0],
+        WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 })
+    );
+    // The same cid from another sender is a new message.
+    let other = s
+        .write_batch(&[msg(21, b, Target::User(a), "x", Some("c1"))])
+        .await
+        .unwrap();
+    assert!(matches!(other[0], WriteOutcome::Msg(Stored::New { .. })));
+    assert_eq!(s.max_message_id().await.unwrap(), 21);
+
+    let h = s.history_with(a, b, None, 50).await.unwrap();
+    let ids: Vec<u64> = h.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![21, 13, 11, 10], "both directions, newest first");
+    assert_eq!(h[2].cid.as_deref(), Some("c1"));
+    assert_eq!(h[3].cid, None);
+    assert_eq!(h[3].to, Some(b));
+    let page: Vec<u64> = s
+        .history_with(b, a, Some(13), 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(page, vec![11]);
+    let gh = s.history_group(g, 0, None, 10).await.unwrap();
+    assert_eq!(gh.len(), 1);
+    assert_eq!(
+        (gh[0].group, gh[0].to, gh[0].text.as_str()),
+        (Some(g), None, "to all")
+    );
+    assert!(s.history_with(a, c, None, 10).await.unwrap().is_empty());
+    let _ = HistoryTarget::With(a);
+
+    // b's inbox: 10, 11, 14 (not the duplicate, not b's own messages).
+    assert_eq!(s.snapshot(b).await.unwrap().inbox, mark(14, 3));
+    // A login's snapshot: friends by id, groups with role and creator.
+    for (x, y) in [(b, c), (c, b), (b, a), (a, b)] {
+        s.add_friend(x, y, 0).await.unwrap();
+    }
+    let snap = s.snapshot(b).await.unwrap();
+    assert_eq!(snap.inbox, mark(14, 3));
+    assert_eq!(snap.friends[0].name, "a");
+    assert_eq!(
+        snap.friends.iter().map(|f| f.id).collect::<Vec<_>>(),
+        vec![a, c]
+    );
+    assert_eq!((snap.groups.len(), snap.groups[0].group.id), (1, g));
+    assert_eq!(snap.groups[0].group.creator, a);
+    assert_eq!(snap.groups[0].role, Role::Member);
+    let empty = s.snapshot(999_999).await.unwrap();
+    assert_eq!(
+        (empty.friends.len(), empty.groups.len(), empty.inbox),
+        (0, 0, mark(0, 0))
+    );
+    let page = s.inbox_page(b, 0, 14, 2).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), vec![10, 11]);
+    let rest = s.inbox_page(b, 11, 14, 2).await.unwrap();
+    assert_eq!(rest.iter().map(|m| m.id).collect::<Vec<_>>(), vec![14]);
+    // Acks remove only the acker's rows; unknown and foreign ids are ignored.
+    s.write_batch(&[WriteOp::Ack {
+        user: b,
+        ids: vec![10, 14, 13, 12345],
+    }])
+    .await
+    .unwrap();
+    assert_eq!(s.snapshot(b).await.unwrap().inbox, mark(11, 1));
+    assert_eq!(s.snapshot(c).await.unwrap().inbox, mark(14, 1));
+    assert_eq!(s.snapshot(a).await.unwrap().inbox, mark(21, 2));
+}
