@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use chatserver::store::{InboxMark, SqlStore, Store, StoreOptions};
+use chatserver::store::{
+    AddFriend, InboxMark, NewMsg, SqlStore, Store, StoreOptions, Target, UserRow, WriteOp,
+};
 
 async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -65,6 +67,40 @@ async fn mysql_nodes_starting_together_migrate_once() {
         store.close().await;
     }
     chat_testkit::drop_mysql_db(&url).await.unwrap();
+}
+
+/// The ids of these users, in their order.
+fn ids(users: &[UserRow]) -> Vec<u64> {
+    users.iter().map(|u| u.id).collect()
+}
+
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v
+}
+
+async fn user(s: &dyn Store, name: &str) -> u64 {
+    s.create_user(name, "$h", 0).await.unwrap()
+}
+
+/// `a` asks `b` and `b` accepts.
+async fn befriend(s: &dyn Store, a: u64, b: u64) {
+    assert!(matches!(
+        s.add_friend(a, b, 0).await.unwrap(),
+        AddFriend::Requested { .. }
+    ));
+    assert!(s.accept_friend(b, a, 0).await.unwrap().is_some());
+}
+
+fn msg(id: u64, from: u64, target: Target, text: &str, cid: Option<&str>) -> WriteOp {
+    WriteOp::Msg(NewMsg {
+        id,
+        ts: 1000 + id,
+        from,
+        target,
+        text: text.into(),
+        cid: cid.map(str::to_owned),
+    })
 }
 
 fn mark(upto: u64, count: u64) -> InboxMark {

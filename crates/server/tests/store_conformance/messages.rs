@@ -1,22 +1,11 @@
 //! Messages, inboxes and history (`MessageStore`, `BatchStore`).
 
 use chat_proto::{HistoryTarget, Role, Visibility};
-use chatserver::store::{NewMsg, Store, Stored, Target, WriteOp, WriteOutcome};
+use chatserver::store::{Store, Stored, Target, WriteOp, WriteOutcome};
 
 use crate::*;
 
 conformance!(basics, messages_suite);
-
-fn msg(id: u64, from: u64, target: Target, text: &str, cid: Option<&str>) -> WriteOp {
-    WriteOp::Msg(NewMsg {
-        id,
-        ts: 1000 + id,
-        from,
-        target,
-        text: text.into(),
-        cid: cid.map(str::to_owned),
-    })
-}
 
 async fn messages_suite(s: &dyn Store) {
     let a = s.create_user("a", "h", 0).await.unwrap();
