@@ -103,6 +103,13 @@ fn msg(id: u64, from: u64, target: Target, text: &str, cid: Option<&str>) -> Wri
     })
 }
 
+/// Stores one message.
+async fn send(s: &dyn Store, id: u64, from: u64, target: Target) {
+    s.write_batch(&[msg(id, from, target, &format!("m{id}"), None)])
+        .await
+        .unwrap();
+}
+
 fn mark(upto: u64, count: u64) -> InboxMark {
     InboxMark { upto, count }
 }
