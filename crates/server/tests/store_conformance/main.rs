@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use chatserver::store::{
-    AddFriend, InboxMark, NewMsg, SqlStore, Store, StoreOptions, Target, UserRow, WriteOp,
+    AddFriend, InboxMark, NewMsg, SqlStore, Store, StoreOptions, Target, UserRow,
+    WriteOp,
 };
 
 async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
@@ -48,6 +49,7 @@ macro_rules! conformance {
 }
 
 mod accounts;
+mod deletion;
 mod friends;
 mod groups;
 mod messages;

@@ -1,4 +1,5 @@
-//! Messages, inboxes and history (`MessageStore`, `BatchStore`).
+//! Messages, inboxes and history (`MessageStore`, `BatchStore`), and
+//! the history window of a group member (`member_since`).
 
 use chat_proto::{HistoryTarget, Role, Visibility};
 use chatserver::store::{Store, Stored, Target, WriteOp, WriteOutcome};
@@ -128,4 +129,92 @@ async fn messages_suite(s: &dyn Store) {
     assert_eq!(s.snapshot(b).await.unwrap().inbox, mark(11, 1));
     assert_eq!(s.snapshot(c).await.unwrap().inbox, mark(14, 1));
     assert_eq!(s.snapshot(a).await.unwrap().inbox, mark(21, 2));
+}
+
+conformance!(windows, windows_suite);
+
+async fn windows_suite(s: &dyn Store) {
+    let a = user(s, "a").await;
+    let b = user(s, "b").await;
+    let c = user(s, "c").await;
+    let g = s
+        .create_group(a, "g", "", Visibility::Public, 1)
+        .await
+        .unwrap();
+    let history = |since: u64, before: Option<u64>| async move {
+        s.history_group(g, since, before, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect::<Vec<u64>>()
+    };
+    assert_eq!(
+        s.member_since(g, a).await.unwrap(),
+        Some(0),
+        "the creator reads all"
+    );
+    s.join_group(g, b, 2, 0).await.unwrap();
+    assert_eq!(s.member_since(g, b).await.unwrap(), Some(0));
+    assert_eq!(s.member_since(g, c).await.unwrap(), None, "not a member");
+    assert_eq!(s.member_since(999_999, a).await.unwrap(), None);
+    send(s, 10, a, Target::Group(g)).await;
+    send(s, 11, b, Target::Group(g)).await;
+
+    // c joins later: its window starts at the next message id.
+    s.join_group(g, c, 3, 12).await.unwrap();
+    assert_eq!(s.member_since(g, c).await.unwrap(), Some(12));
+    send(s, 12, a, Target::Group(g)).await;
+    send(s, 13, c, Target::Group(g)).await;
+    assert_eq!(history(12, None).await, vec![13, 12]);
+    assert_eq!(
+        history(0, None).await,
+        vec![13, 12, 11, 10],
+        "since 0 reads all"
+    );
+    assert_eq!(history(12, Some(13)).await, vec![12]);
+    assert_eq!(history(12, Some(12)).await, Vec::<u64>::new());
+    assert_eq!(history(0, Some(12)).await, vec![11, 10]);
+    let page: Vec<u64> = s
+        .history_group(g, 0, None, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(page, vec![13, 12]);
+
+    // b quits and rejoins: its window starts again, later.
+    assert!(s.leave_group(g, b).await.unwrap());
+    assert_eq!(s.member_since(g, b).await.unwrap(), None);
+    send(s, 14, a, Target::Group(g)).await;
+    s.join_group(g, b, 4, 15).await.unwrap();
+    assert_eq!(s.member_since(g, b).await.unwrap(), Some(15));
+    send(s, 15, a, Target::Group(g)).await;
+    send(s, 16, b, Target::Group(g)).await;
+    let since = s.member_since(g, b).await.unwrap().unwrap();
+    assert_eq!(history(since, None).await, vec![16, 15]);
+    assert_eq!(history(0, None).await, vec![16, 15, 14, 13, 12, 11, 10]);
+    // Nothing sent while b was out reached b's inbox.
+    let inbox: Vec<u64> = s
+        .inbox_page(b, 0, u64::MAX >> 11, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(inbox, vec![10, 12, 13, 15]);
+    // Role changes keep the window.
+    assert!(s.set_role(g, b, Role::Admin).await.unwrap());
+    assert_eq!(s.member_since(g, b).await.unwrap(), Some(15));
+    assert!(s.transfer_group(g, a, b).await.unwrap());
+    assert_eq!(s.member_since(g, b).await.unwrap(), Some(15));
+    assert_eq!(s.member_since(g, a).await.unwrap(), Some(0));
+    // Another group's messages never show.
+    let other = s
+        .create_group(c, "other", "", Visibility::Public, 5)
+        .await
+        .unwrap();
+    send(s, 17, c, Target::Group(other)).await;
+    assert_eq!(history(0, None).await, vec![16, 15, 14, 13, 12, 11, 10]);
 }
