@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chatserver::store::{
-    AddFriend, InboxMark, NewMsg, SqlStore, Store, StoreOptions, Target, UserRow,
+    AddFriend, InboxMark, NewMsg, SqlStore, Store, StoreError, StoreOptions, Target, UserRow,
     WriteOp,
 };
 
@@ -53,6 +53,7 @@ mod deletion;
 mod friends;
 mod groups;
 mod messages;
+mod races;
 mod slots;
 
 #[tokio::test]
@@ -110,6 +111,22 @@ async fn send(s: &dyn Store, id: u64, from: u64, target: Target) {
     s.write_batch(&[msg(id, from, target, &format!("m{id}"), None)])
         .await
         .unwrap();
+}
+
+/// Runs a store call until it does not lose a race (`Conflict` means
+/// nothing changed and it may be retried at once).
+async fn retried<T, F, Fut>(f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = chatserver::store::Result<T>>,
+{
+    for _ in 0..100 {
+        match f().await {
+            Err(StoreError::Conflict(_)) => continue,
+            other => return other.unwrap(),
+        }
+    }
+    panic!("still conflicting after 100 tries");
 }
 
 fn mark(upto: u64, count: u64) -> InboxMark {
