@@ -268,6 +268,7 @@ impl Task {
             if let Some(s) = self.session.clone() {
                 let id = self.take_id();
                 let login = Request::Login {
+                    heartbeat: None,
                     user: s.user,
                     credential: Credential::Token(s.token),
                 };

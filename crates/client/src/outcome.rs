@@ -77,6 +77,7 @@ pub fn request(cmd: &Command, cid: impl FnOnce() -> String) -> Option<Request> {
         Command::AddFriend(user) => Request::AddFriend { user: *user },
         Command::RemoveFriend(user) => Request::RemoveFriend { user: *user },
         Command::CreateGroup { name, desc } => Request::CreateGroup {
+            visibility: Default::default(),
             name: name.clone(),
             desc: desc.clone(),
         },

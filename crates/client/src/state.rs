@@ -36,7 +36,7 @@ impl Directory {
             me: Some(li.user.clone()),
             ..Directory::default()
         };
-        d.set_lists(li.friends.clone(), li.groups.clone());
+        d.set_lists(li.lists.friends.clone(), li.lists.groups.clone());
         d
     }
 
@@ -56,7 +56,7 @@ impl Directory {
     }
 
     pub fn apply_sync(&mut self, s: Synced) {
-        self.set_lists(s.friends, s.groups);
+        self.set_lists(s.lists.friends, s.lists.groups);
     }
 
     /// Remembers a user's name.
@@ -165,6 +165,9 @@ impl Directory {
             Event::MemberJoined { user, .. } | Event::MemberLeft { user, .. } => {
                 self.learn(user.id, &user.name);
             }
+            // Version 2 events: shown as they come; the lists follow at
+            // the next `sync`.
+            _ => {}
         }
     }
 }

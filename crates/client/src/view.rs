@@ -355,10 +355,16 @@ pub fn event_line(dir: &Directory, clock: Clock, ev: &Event) -> String {
             user_label(user),
             group_label(dir, *group)
         ),
-        Event::MemberLeft { group, user } => format!(
+        Event::MemberLeft { group, user, .. } => format!(
             "{} left group {}",
             user_label(user),
             group_label(dir, *group)
+        ),
+        // The version 2 events get their words in the client's next
+        // version; meanwhile they are shown as they came.
+        other => format!(
+            "event: {}",
+            String::from_utf8_lossy(&other.to_line()).trim_end()
         ),
     }
 }

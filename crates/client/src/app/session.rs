@@ -231,7 +231,10 @@ impl App {
         let request = match cmd {
             // Back to the menu whatever the reply: the connection forgets
             // the session's token as soon as this is sent.
-            Command::Logout => Request::Logout { revoke: true },
+            Command::Logout => Request::Logout {
+                revoke: true,
+                everywhere: false,
+            },
             _ => outcome::request(&cmd, || self.next_cid())?,
         };
         let waits = conn::waits_for_reconnect(&request);
