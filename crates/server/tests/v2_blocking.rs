@@ -242,10 +242,15 @@ async fn block_and_unblock_are_idempotent() -> anyhow::Result<()> {
     assert_eq!(user_ids(&s, "blocked"), Vec::<u64>::new(), "{s}");
     // Unblocking someone never blocked is fine too. Reading: `unblock`
     // lists no error of its own, so an id that is nobody is also just
-    // "nothing to lift".
+    // "nothing to lift"; unblocking yourself is refused like blocking
+    // yourself (`bad_request` naming `user`), the one reading that keeps
+    // the pair symmetric.
     a.ok(json!({"op": "unblock", "user": idw})).await?;
     a.ok(json!({"op": "unblock", "user": 999_999_999})).await?;
-    a.ok(json!({"op": "unblock", "user": ida})).await?;
+    let r = a
+        .fails(json!({"op": "unblock", "user": ida}), "bad_request")
+        .await?;
+    assert!(r["error"].as_str().unwrap_or("").contains("user"), "{r}");
     let s = a.ok(json!({"op": "sync"})).await?;
     assert_eq!(user_ids(&s, "blocked"), Vec::<u64>::new(), "{s}");
     Ok(())
@@ -274,7 +279,7 @@ async fn a_user_never_sees_who_blocked_them() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let (mut a, ida) = user(&server, "alice").await?;
     let (mut b, idb) = user(&server, "bob").await?;
-    let (mut w, _) = user(&server, "walter").await?;
+    let (mut w, idw) = user(&server, "walter").await?;
     befriend(&mut a, &mut b).await?;
     befriend(&mut w, &mut b).await?;
     let gid = group(&mut a, "club").await?;
@@ -308,7 +313,7 @@ async fn a_user_never_sees_who_blocked_them() -> anyhow::Result<()> {
     let mut b3 = server.client().await?;
     let s = b3.login(idb, PASSWORD).await?;
     assert_eq!(s["blocked"], json!([]), "{s}");
-    assert_eq!(friend_ids(&s), Vec::<u64>::new(), "{s}");
+    assert_eq!(friend_ids(&s), vec![idw], "walter only: {s}");
     assert_eq!(user_ids(&s, "requests_in"), Vec::<u64>::new(), "{s}");
     assert_eq!(user_ids(&s, "requests_out"), Vec::<u64>::new(), "{s}");
 

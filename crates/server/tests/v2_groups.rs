@@ -447,7 +447,15 @@ async fn kick_follows_the_roles_and_tells_everyone() -> anyhow::Result<()> {
         "forbidden",
     )
     .await?;
-    for (c, me) in [(&mut a, ida), (&mut ad, idad), (&mut m, idm)] {
+    // Kicking yourself is a bad_request for those who may kick. Reading: a
+    // plain member may not kick at all, so theirs is `forbidden` whoever
+    // the target (the contract does not rank the two).
+    m.fails(
+        json!({"op": "kick", "group": gid, "user": idm}),
+        "forbidden",
+    )
+    .await?;
+    for (c, me) in [(&mut a, ida), (&mut ad, idad)] {
         let r = c
             .fails(
                 json!({"op": "kick", "group": gid, "user": me}),
@@ -877,7 +885,10 @@ async fn delete_group_is_for_the_creator_only() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_members_lists_each_role() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
+    // Alice and dave stay logged in, so they show online.
     let Club {
+        a: _a,
+        ad: _ad,
         mut m,
         ida,
         idad,
@@ -941,6 +952,30 @@ async fn a_member_reads_history_only_from_their_last_join() -> anyhow::Result<()
     group_chat(&mut b, gid, "bob speaks").await?;
     let r = b.ok(json!({"op": "history", "group": gid})).await?;
     assert_eq!(history_texts(&r), vec!["bob speaks", "after bob is back"]);
+    Ok(())
+}
+
+/// The join must bound history by message order, not by the clock: a
+/// message stored just before the join, within the same millisecond, is
+/// still "earlier". Many rounds make such a millisecond all but certain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_just_before_the_join_is_not_in_the_joiners_history() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let (mut a, _) = user(&server, "alice").await?;
+    let (mut b, _) = user(&server, "bob").await?;
+    let gid = group(&mut a, "club").await?;
+    let mut leaked = Vec::new();
+    for round in 0..40 {
+        let text = format!("before join {round}");
+        group_chat(&mut a, gid, &text).await?;
+        b.ok(json!({"op": "join_group", "group": gid})).await?;
+        let r = b.ok(json!({"op": "history", "group": gid})).await?;
+        if !history_texts(&r).is_empty() {
+            leaked.push(history_texts(&r));
+        }
+        b.ok(json!({"op": "quit_group", "group": gid})).await?;
+    }
+    assert_eq!(leaked, Vec::<Vec<String>>::new(), "history before the join");
     Ok(())
 }
 
