@@ -467,3 +467,24 @@ async fn a_request_to_an_offline_user_is_listed_at_their_login() -> anyhow::Resu
     a.event_of("friend_added").await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accepters_other_sessions_learn_of_the_new_friend() -> anyhow::Result<()> {
+    // Reading: the events table sends `friend_added` to "the other side";
+    // the proto crate documents it also as "you accepted theirs on another
+    // session", and a device that did not accept must learn that its
+    // friend list changed without polling `sync`.
+    let server = TestServer::start().await?;
+    let (mut a, ida) = user(&server, "alice").await?;
+    let (mut b1, idb) = user(&server, "bob").await?;
+    let mut b2 = session(&server, idb).await?;
+    request_friend(&mut a, &mut b1).await?;
+    b2.event_of("friend_request").await?;
+    b1.ok(json!({"op": "accept_friend", "user": ida})).await?;
+    let ev = b2.event_of("friend_added").await?;
+    assert_eq!(
+        ev,
+        json!({"ev": "friend_added", "user": {"id": ida, "name": "alice", "online": true}})
+    );
+    Ok(())
+}
