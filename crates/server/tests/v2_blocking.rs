@@ -115,6 +115,16 @@ async fn a_blocked_users_request_looks_normal_but_never_arrives() -> anyhow::Res
     let s = b.ok(json!({"op": "sync"})).await?;
     assert_eq!(user_ids(&s, "requests_out"), vec![ida], "{s}");
     assert_eq!(user_ids(&s, "blocked"), Vec::<u64>::new(), "{s}");
+
+    // The contract is silent on what becomes of it; docs/protocol.md: "it
+    // is dropped when they unblock you". So no friendship, no request.
+    a.ok(json!({"op": "unblock", "user": idb})).await?;
+    let s = b.ok(json!({"op": "sync"})).await?;
+    assert_eq!(user_ids(&s, "requests_out"), Vec::<u64>::new(), "{s}");
+    let s = a.ok(json!({"op": "sync"})).await?;
+    assert_eq!(user_ids(&s, "requests_in"), Vec::<u64>::new(), "{s}");
+    b.fails(json!({"op": "chat", "to": ida, "text": "x"}), "not_friend")
+        .await?;
     Ok(())
 }
 
@@ -156,6 +166,48 @@ async fn invites_from_a_blocked_user_never_arrive() -> anyhow::Result<()> {
     // The contract says only that invites *from* the blocked user never
     // reach the blocker; an earlier one was already delivered, so it is
     // left alone here.
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_drops_the_blocked_users_pending_invites() -> anyhow::Result<()> {
+    // The contract says only that invites from a blocked user never reach
+    // the blocker; docs/protocol.md adds that a block "drops ... the
+    // blocked user's invites to you" that were already pending.
+    let server = TestServer::start().await?;
+    let (mut a, ida) = user(&server, "alice").await?;
+    let (mut b, idb) = user(&server, "bob").await?;
+    let gid = private_group(&mut b, "bobs").await?;
+    b.ok(json!({"op": "invite", "group": gid, "user": ida}))
+        .await?;
+    a.event_of("group_invite").await?;
+    a.ok(json!({"op": "block", "user": idb})).await?;
+    let s = a.ok(json!({"op": "sync"})).await?;
+    assert_eq!(invite_ids(&s), Vec::<u64>::new(), "{s}");
+    a.fails(json!({"op": "join_group", "group": gid}), "no_such_group")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_friend_of_someone_you_block_is_a_bad_request() -> anyhow::Result<()> {
+    // Silent in the contract; docs/protocol.md: "add_friend of someone you
+    // block is a bad_request (unblock them first)".
+    let server = TestServer::start().await?;
+    let (mut a, _) = user(&server, "alice").await?;
+    let (mut b, idb) = user(&server, "bob").await?;
+    let (mut w, _) = user(&server, "walter").await?;
+    befriend(&mut w, &mut b).await?;
+    a.ok(json!({"op": "block", "user": idb})).await?;
+    let r = a
+        .fails(json!({"op": "add_friend", "user": idb}), "bad_request")
+        .await?;
+    assert!(r["error"].as_str().unwrap_or("").contains("user"), "{r}");
+    chat(&mut w, idb, "marker").await?;
+    let seen = events_before(&mut b, "marker").await?;
+    assert!(of_kind(&seen, "friend_request").is_empty(), "{seen:?}");
+    let s = a.ok(json!({"op": "sync"})).await?;
+    assert_eq!(user_ids(&s, "requests_out"), Vec::<u64>::new(), "{s}");
     Ok(())
 }
 
