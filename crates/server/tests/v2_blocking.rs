@@ -41,6 +41,16 @@ async fn block_ends_a_friendship() -> anyhow::Result<()> {
         .await?;
     b1.fails(json!({"op": "chat", "to": ida, "text": "x"}), "not_friend")
         .await?;
+
+    // No presence flows any more, either way.
+    let (mut w, _) = user(&server, "walter").await?;
+    befriend(&mut w, &mut a).await?;
+    b1.ok(json!({"op": "logout"})).await?;
+    b2.ok(json!({"op": "logout"})).await?;
+    b1.login(idb, PASSWORD).await?;
+    chat(&mut w, ida, "marker").await?;
+    let seen = events_before(&mut a, "marker").await?;
+    assert!(of_kind(&seen, "presence").is_empty(), "{seen:?}");
     Ok(())
 }
 
