@@ -16,6 +16,10 @@ use sqlx::Row;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Connection, SqlSafeStr, SqliteConnection};
 
+/// A message row as version 1 wrote it: id, sender, recipient, group,
+/// text, ts.
+type OldMsg = (i64, i64, Option<i64>, Option<i64>, &'static str, i64);
+
 fn migration(version: i64, name: &'static str, sql: &'static str) -> Migration {
     Migration::new(
         version,
@@ -103,7 +107,7 @@ async fn a_version_1_database_carries_over() -> anyhow::Result<()> {
             .execute(&mut conn)
             .await?;
         }
-        let msgs: [(i64, i64, Option<i64>, Option<i64>, &str, i64); 4] = [
+        let msgs: [OldMsg; 4] = [
             (1000, 1, None, Some(1), "before bob joined", t0 + 1000),
             (1001, 1, None, Some(1), "after bob joined", t0 + 3000),
             (1002, 1, Some(2), None, "hello bob", t0 + 4000),
