@@ -10,8 +10,8 @@ use sqlx::AssertSqlSafe;
 
 use super::bulk::{self, chunks, chunks_of};
 use super::dialect::{on, sql_id};
-use super::{Pools, SqlStore};
 use super::rows::msg_from_row;
+use super::{Pools, SqlStore};
 use crate::store::{
     BatchStore, NewMsg, Redeliver, Result, StoreError, Stored, Target, WriteOp, WriteOutcome,
 };
