@@ -120,7 +120,11 @@ impl App {
     /// Logs in; on success shows the login screen and returns true.
     async fn login(&mut self, user: u64, credential: Credential) -> bool {
         let Some(li) = self
-            .call::<LoggedIn>(Request::Login { user, credential })
+            .call::<LoggedIn>(Request::Login {
+                user,
+                credential,
+                heartbeat: None,
+            })
             .await
         else {
             self.failed = true;
