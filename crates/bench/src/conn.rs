@@ -128,6 +128,7 @@ impl Conn {
     pub async fn login(&mut self, user: u64, token: &str) -> anyhow::Result<LoggedIn> {
         let reply = self
             .request(Request::Login {
+                heartbeat: None,
                 user,
                 credential: Credential::Token(token.to_owned()),
             })

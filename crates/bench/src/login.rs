@@ -37,6 +37,7 @@ pub async fn worker(
         &RequestFrame {
             id: Some(1),
             request: Request::Login {
+                heartbeat: None,
                 user: user.id,
                 credential: Credential::Token(user.token.clone()),
             },

@@ -52,6 +52,7 @@ pub async fn users(
         let mut conn = Conn::open(dialer, 0).await?;
         let reply = conn
             .request(Request::Login {
+                heartbeat: None,
                 user: first.id,
                 credential: Credential::Token(first.token.clone()),
             })
@@ -145,10 +146,14 @@ async fn register(
                     .flat_map(|&user| {
                         [
                             Request::Login {
+                                heartbeat: None,
                                 user,
                                 credential: Credential::Password(password.clone()),
                             },
-                            Request::Logout { revoke: false },
+                            Request::Logout {
+                                revoke: false,
+                                everywhere: false,
+                            },
                         ]
                     })
                     .collect();
@@ -202,11 +207,15 @@ pub async fn as_users(
                 let mut requests = Vec::new();
                 for (user, ops) in batch {
                     requests.push(Request::Login {
+                        heartbeat: None,
                         user: user.id,
                         credential: Credential::Token(user.token.clone()),
                     });
                     requests.extend(ops.iter().cloned());
-                    requests.push(Request::Logout { revoke: false });
+                    requests.push(Request::Logout {
+                        revoke: false,
+                        everywhere: false,
+                    });
                 }
                 let mut replies = conn.pipeline(requests).await?.into_iter();
                 for (user, ops) in batch {
@@ -269,6 +278,7 @@ pub async fn make_groups(
             (
                 members[0].clone(),
                 vec![Request::CreateGroup {
+                    visibility: Default::default(),
                     name: format!("bench-group-{i}"),
                     desc: "chatbench".into(),
                 }],

@@ -91,6 +91,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_FAILED_LOGINS", default_value_t = 5)]
     pub max_failed_logins: u32,
 
+    /// Failed password logins allowed for one account within the window;
+    /// past it, password logins for that account get `rate_limited` (token
+    /// logins still work). Counted across connections and nodes.
+    #[arg(long, env = "CHAT_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 10)]
+    pub login_failures_per_account: u64,
+
+    /// Failed password logins allowed from one address within the window;
+    /// past it, password logins from that address get `rate_limited`.
+    #[arg(long, env = "CHAT_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    pub login_failures_per_address: u64,
+
+    /// Seconds over which failed logins are counted, from the first.
+    #[arg(long, env = "CHAT_LOGIN_FAILURE_WINDOW", default_value_t = 900)]
+    pub login_failure_window: u64,
+
     /// Days a login token stays valid.
     #[arg(long, env = "CHAT_TOKEN_TTL_DAYS", default_value_t = 30)]
     pub token_ttl_days: u64,

@@ -110,6 +110,25 @@ impl Hub {
         n
     }
 
+    /// Ends every session of `user` here but `except` (a sid): each gets
+    /// `frame` (a `session_ended` event), then its connection closes.
+    /// Returns how many were ended.
+    pub fn end_sessions(&self, user: u64, except: Option<u64>, frame: &OutFrame) -> usize {
+        let map = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = map.get(&user) else {
+            return 0;
+        };
+        let mut n = 0;
+        for s in list.iter().filter(|s| Some(s.sid) != except) {
+            // Straight to the socket, even during a login replay: the
+            // session is over.
+            s.outbox.push(frame.bytes.clone());
+            s.outbox.close();
+            n += 1;
+        }
+        n
+    }
+
     /// The outboxes of every session (for shutdown).
     pub fn all_sessions(&self) -> Vec<SessionRef> {
         let mut out = Vec::new();

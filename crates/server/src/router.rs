@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chat_proto::Event;
+use chat_proto::{EndReason, Event};
 
 use crate::cache::RelCache;
 use crate::cluster::{Bus, Invalidation};
@@ -42,16 +42,30 @@ impl Router {
         &*self.bus
     }
 
-    /// A friendship of `a` and `b` changed: forget it here and everywhere.
-    pub fn friendship_changed(&self, a: u64, b: u64) {
+    /// A friendship of `a` and `b` changed: forget it here and, before
+    /// this returns, everywhere.
+    pub async fn friendship_changed(&self, a: u64, b: u64) {
         self.cache.friendship_changed(a, b);
-        self.bus.invalidate(Invalidation::Friendship(a, b));
+        self.bus.invalidate(Invalidation::Friendship(a, b)).await;
     }
 
-    /// A group's membership changed: forget it here and everywhere.
-    pub fn group_changed(&self, group: u64) {
+    /// A group's members or roles changed: forget them here and, before
+    /// this returns, everywhere.
+    pub async fn group_changed(&self, group: u64) {
         self.cache.group_changed(group);
-        self.bus.invalidate(Invalidation::Group(group));
+        self.bus.invalidate(Invalidation::Group(group)).await;
+    }
+
+    /// Ends every session of `user`, on every node, but `except` (a sid
+    /// of this node): each gets `session_ended`, then its connection
+    /// closes.
+    pub fn end_sessions(&self, user: u64, except: Option<u64>, reason: EndReason) {
+        let frame = OutFrame {
+            bytes: Bytes::from(Event::SessionEnded { reason }.to_line()),
+            msg_id: None,
+        };
+        self.hub.end_sessions(user, except, &frame);
+        self.bus.end_sessions(user, &frame.bytes);
     }
 
     /// A stored message to each recipient's sessions, and to the sender's
@@ -78,6 +92,17 @@ impl Router {
             msg_id: None,
         };
         self.hub.deliver(users, &frame, None);
+        self.bus.publish(users, &frame);
+    }
+
+    /// An event to every session of each user but the session `except` (a
+    /// sid of this node: the one whose request caused it).
+    pub fn send_except(&self, users: &[u64], event: &Event, except: u64) {
+        let frame = OutFrame {
+            bytes: Bytes::from(event.to_line()),
+            msg_id: None,
+        };
+        self.hub.deliver(users, &frame, Some(except));
         self.bus.publish(users, &frame);
     }
 

@@ -131,6 +131,12 @@ impl Session {
                 (true, None) => Some(Instant::now()),
                 (true, since) => since,
             };
+            // A client that promised a heartbeat and went silent for much
+            // longer is gone (a frozen client, a sleeping laptop).
+            let idle = match self.conn.heartbeat {
+                Some(beat) => idle.min(beat * 5 / 2),
+                None => idle,
+            };
             let mut deadline = last_frame + idle;
             if let Some(since) = partial_since {
                 deadline = deadline.min(since + frame_timeout);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chat_proto::{HistoryTarget, Role};
+use chat_proto::{HistoryTarget, Role, Visibility};
 use chatserver::store::{
     AddFriend, Join, NewMsg, SqlStore, Store, StoreOptions, Stored, Target, WriteOp, WriteOutcome,
 };
@@ -105,9 +105,15 @@ async fn friends_suite(s: &dyn Store) {
     let c = s.create_user("c", "h", 0).await.unwrap();
     assert!(!s.are_friends(a, b).await.unwrap());
     match s.add_friend(a, b, 5).await.unwrap() {
-        AddFriend::Added(f) => assert_eq!((f.id, f.name.as_str()), (b, "b")),
+        AddFriend::Requested { target, new, hidden } => {
+            assert_eq!((target.id, target.name.as_str()), (b, "b"));
+            assert!(new && !hidden);
+        }
         other => panic!("{other:?}"),
     }
+    assert!(!s.are_friends(a, b).await.unwrap(), "a request is not a friendship");
+    let f = s.accept_friend(b, a, 5).await.unwrap().expect("a's request");
+    assert_eq!((f.id, f.name.as_str()), (a, "a"));
     assert!(s.are_friends(a, b).await.unwrap());
     assert!(s.are_friends(b, a).await.unwrap(), "friendship is mutual");
     assert_eq!(
@@ -119,6 +125,7 @@ async fn friends_suite(s: &dyn Store) {
         AddFriend::NoSuchUser
     );
     s.add_friend(c, a, 7).await.unwrap();
+    s.add_friend(a, c, 7).await.unwrap();
     let names: Vec<u64> = s
         .snapshot(a)
         .await
@@ -142,7 +149,7 @@ async fn groups_suite(s: &dyn Store) {
     let a = s.create_user("a", "h", 0).await.unwrap();
     let b = s.create_user("b", "h", 0).await.unwrap();
     let g = s
-        .create_group(a, "happy game", "happy play", 1)
+        .create_group(a, "happy game", "happy play", Visibility::Public, 1)
         .await
         .unwrap();
     let row = s.group(g).await.unwrap().unwrap();
@@ -152,13 +159,13 @@ async fn groups_suite(s: &dyn Store) {
     );
     assert_eq!(s.role(g, a).await.unwrap(), Some(Role::Creator));
     assert_eq!(s.role(g, b).await.unwrap(), None);
-    match s.join_group(g, b, 2).await.unwrap() {
+    match s.join_group(g, b, 2, 0).await.unwrap() {
         Join::Joined(r) => assert_eq!(r.id, g),
         other => panic!("{other:?}"),
     }
-    assert_eq!(s.join_group(g, b, 3).await.unwrap(), Join::AlreadyMember);
+    assert_eq!(s.join_group(g, b, 3, 0).await.unwrap(), Join::AlreadyMember);
     assert_eq!(
-        s.join_group(g + 1000, b, 3).await.unwrap(),
+        s.join_group(g + 1000, b, 3, 0).await.unwrap(),
         Join::NoSuchGroup
     );
     assert_eq!(s.role(g, b).await.unwrap(), Some(Role::Member));
@@ -175,7 +182,7 @@ async fn groups_suite(s: &dyn Store) {
     assert_eq!(groups[0].role, Role::Member);
     assert!(s.leave_group(g, b).await.unwrap());
     assert!(!s.leave_group(g, b).await.unwrap());
-    s.join_group(g, b, 4).await.unwrap();
+    s.join_group(g, b, 4, 0).await.unwrap();
     let mut former = s.delete_group(g).await.unwrap();
     former.sort();
     assert_eq!(former, vec![a, b]);
@@ -199,9 +206,12 @@ async fn messages_suite(s: &dyn Store) {
     let a = s.create_user("a", "h", 0).await.unwrap();
     let b = s.create_user("b", "h", 0).await.unwrap();
     let c = s.create_user("c", "h", 0).await.unwrap();
-    let g = s.create_group(a, "g", "", 0).await.unwrap();
-    s.join_group(g, b, 0).await.unwrap();
-    s.join_group(g, c, 0).await.unwrap();
+    let g = s
+        .create_group(a, "g", "", Visibility::Public, 0)
+        .await
+        .unwrap();
+    s.join_group(g, b, 0, 0).await.unwrap();
+    s.join_group(g, c, 0, 0).await.unwrap();
     assert_eq!(s.max_message_id().await.unwrap(), 0);
 
     let out = s
@@ -269,7 +279,7 @@ async fn messages_suite(s: &dyn Store) {
         .map(|m| m.id)
         .collect();
     assert_eq!(page, vec![11]);
-    let gh = s.history_group(g, None, 10).await.unwrap();
+    let gh = s.history_group(g, 0, None, 10).await.unwrap();
     assert_eq!(gh.len(), 1);
     assert_eq!(
         (gh[0].group, gh[0].to, gh[0].text.as_str()),
@@ -281,8 +291,9 @@ async fn messages_suite(s: &dyn Store) {
     // b's inbox: 10, 11, 14 (not the duplicate, not b's own messages).
     assert_eq!(s.snapshot(b).await.unwrap().inbox, mark(14, 3));
     // A login's snapshot: friends by id, groups with role and creator.
-    s.add_friend(b, c, 0).await.unwrap();
-    s.add_friend(b, a, 0).await.unwrap();
+    for (x, y) in [(b, c), (c, b), (b, a), (a, b)] {
+        s.add_friend(x, y, 0).await.unwrap();
+    }
     let snap = s.snapshot(b).await.unwrap();
     assert_eq!(snap.inbox, mark(14, 3));
     assert_eq!(snap.friends[0].name, "a");

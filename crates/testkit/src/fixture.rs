@@ -23,13 +23,22 @@ pub async fn session(server: &TestServer, id: u64) -> anyhow::Result<TestClient>
     Ok(c)
 }
 
-/// `a` befriends `b`; waits until `b` heard of it. Returns the reply.
+/// `a` and `b` become friends the version 2 way: `a` asks, `b` hears of
+/// it and accepts, `a` hears of that. Returns `b`'s `accept_friend` reply.
 pub async fn befriend(a: &mut TestClient, b: &mut TestClient) -> anyhow::Result<Value> {
     let bid = b.user.context("b is not logged in")?;
     let aid = a.user.context("a is not logged in")?;
     let r = a.ok(json!({"op": "add_friend", "user": bid})).await?;
-    let ev = b.event_of("friend_added").await?;
+    if r["status"] != json!("requested") {
+        bail!("add_friend did not send a request: {r}");
+    }
+    let ev = b.event_of("friend_request").await?;
     if ev["user"]["id"] != json!(aid) {
+        bail!("unexpected friend_request: {ev}");
+    }
+    let r = b.ok(json!({"op": "accept_friend", "user": aid})).await?;
+    let ev = a.event_of("friend_added").await?;
+    if ev["user"]["id"] != json!(bid) {
         bail!("unexpected friend_added: {ev}");
     }
     Ok(r)

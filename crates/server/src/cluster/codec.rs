@@ -6,7 +6,9 @@
 //! - `F`: a frame: a flag byte (1 when a message id follows), the id (8
 //!   bytes, present or not), then the frame's bytes as sent to clients;
 //! - `I`: an invalidation: a kind byte (`f` friendship, `g` group) and two
-//!   ids (8 bytes each; the second is 0 for a group).
+//!   ids (8 bytes each; the second is 0 for a group);
+//! - `E`: end the sessions of the user whose channel carries it: the
+//!   `session_ended` frame follows (the origin ended its own already).
 //!
 //! A payload that does not decode is dropped by the receiver (and
 //! counted): it can only come from a different version or a foreign
@@ -30,6 +32,8 @@ pub enum Body {
     Frame(OutFrame),
     /// A cache invalidation for every node.
     Invalidate(Invalidation),
+    /// End every session of the channel's user, sending them this frame.
+    EndSessions(Bytes),
 }
 
 /// One publication: who sent it, and what.
@@ -42,6 +46,7 @@ pub struct Envelope {
 
 const FRAME: u8 = b'F';
 const INVALIDATE: u8 = b'I';
+const END: u8 = b'E';
 
 impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
@@ -54,6 +59,13 @@ impl Envelope {
                 out.push(u8::from(f.msg_id.is_some()));
                 out.extend_from_slice(&f.msg_id.unwrap_or(0).to_be_bytes());
                 out.extend_from_slice(&f.bytes);
+                out
+            }
+            Body::EndSessions(frame) => {
+                let mut out = Vec::with_capacity(3 + frame.len());
+                out.push(END);
+                out.extend_from_slice(&origin);
+                out.extend_from_slice(frame);
                 out
             }
             Body::Invalidate(what) => {
@@ -85,6 +97,7 @@ impl Envelope {
                     msg_id: (has_id == 1).then(|| u64::from_be_bytes(*id)),
                 })
             }
+            END => Body::EndSessions(Bytes::copy_from_slice(rest)),
             INVALIDATE => {
                 let (&what, rest) = rest.split_first()?;
                 let (a, rest) = rest.split_first_chunk::<8>()?;
@@ -145,6 +158,18 @@ mod tests {
             assert_eq!(d.origin, 31);
             assert!(matches!(d.body, Body::Invalidate(w) if w == what));
         }
+    }
+
+    #[test]
+    fn session_ends_keep_their_frame() {
+        let d = round_trip(&Envelope {
+            origin: 2,
+            body: Body::EndSessions(Bytes::from_static(b"{\"ev\":\"session_ended\"}\n")),
+        });
+        assert_eq!(d.origin, 2);
+        assert!(
+            matches!(d.body, Body::EndSessions(f) if f.as_ref() == b"{\"ev\":\"session_ended\"}\n")
+        );
     }
 
     #[test]

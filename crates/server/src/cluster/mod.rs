@@ -10,7 +10,10 @@ pub mod local;
 pub mod redis;
 pub mod slots;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 
 pub use codec::{Envelope, Invalidation};
 
@@ -46,8 +49,24 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     /// Sends `frame` to the sessions of `users` on the other nodes.
     fn publish(&self, users: &[u64], frame: &OutFrame);
 
-    /// Tells every other node to forget a cached relation.
-    fn invalidate(&self, what: Invalidation);
+    /// Tells every other node to forget a cached relation. Returns once
+    /// the bus has taken it (for Redis: published), so a change is
+    /// known everywhere before the request that made it is answered.
+    async fn invalidate(&self, what: Invalidation);
+
+    /// Ends the sessions of `user` on the other nodes, sending each
+    /// `frame` (a `session_ended` event) first.
+    fn end_sessions(&self, user: u64, frame: &Bytes);
+
+    /// Adds one to the counter `key`, which lives `window` from its first
+    /// hit (failed logins).
+    async fn count(&self, key: &str, window: Duration) -> Result<(), BusError>;
+
+    /// Each counter's value and how long it still lives.
+    async fn counts(&self, keys: &[String]) -> Result<Vec<(u64, Duration)>, BusError>;
+
+    /// Drops a counter.
+    async fn reset(&self, key: &str) -> Result<(), BusError>;
 
     /// Whether each user has a session on any node.
     async fn online(&self, users: &[u64]) -> Result<Vec<bool>, BusError>;

@@ -8,15 +8,18 @@
 //! after joining means a message committed from then on is either in the
 //! snapshot's inbox or held for this session: none falls between.
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use chat_proto::reply::LoggedIn;
-use chat_proto::{Credential, ErrorCode, Group, User};
+use chat_proto::{Credential, EndReason, ErrorCode, User};
 
 use super::{Answer, Caller, Conn, Failure, Login, OpResult, Outcome, presence, replay};
 use crate::auth::{new_token, token_hash};
 use crate::hub::SessionRef;
 use crate::ids::now_ms;
 use crate::node::Node;
-use crate::store::{Snapshot, UserRow};
+use crate::store::UserRow;
 
 /// A proven identity: the user, the token to hand back, and its hash.
 struct Authenticated {
@@ -80,45 +83,102 @@ async fn authenticate(
     }
 }
 
-/// The friends (with presence) and groups (with the user's role) of a
-/// snapshot, as the wire shows them.
-pub(super) async fn lists(node: &Node, snap: Snapshot) -> (Vec<User>, Vec<Group>) {
-    let ids: Vec<u64> = snap.friends.iter().map(|f| f.id).collect();
-    let online = node.router.online(&ids).await;
-    let friends = snap
-        .friends
-        .into_iter()
-        .zip(online)
-        .map(|(f, online)| User {
-            online: Some(online),
-            id: f.id,
-            name: f.name,
-        })
-        .collect();
-    let groups = snap
-        .groups
-        .into_iter()
-        .map(|m| Group {
-            id: m.group.id,
-            name: m.group.name,
-            desc: m.group.desc,
-            role: m.role,
-        })
-        .collect();
-    (friends, groups)
+/// Failed password logins, counted per account and per address on the
+/// bus (so across connections and nodes). Past a limit, password logins
+/// are refused before any hashing until the window passes; token logins
+/// are not counted.
+struct Failures {
+    keys: [String; 2],
+}
+
+impl Failures {
+    fn new(user: u64, peer: IpAddr) -> Failures {
+        Failures {
+            keys: [format!("lf:u:{user}"), format!("lf:a:{peer}")],
+        }
+    }
+
+    /// `rate_limited`, with the seconds to wait, when a limit is reached.
+    /// When the bus cannot be asked, logins go on (failing open).
+    async fn check(&self, node: &Node) -> Result<(), Failure> {
+        let limits = [
+            node.config.login_failures_per_account,
+            node.config.login_failures_per_address,
+        ];
+        let counts = match node.router.bus().counts(&self.keys).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "failed-login counters unreadable; not limiting");
+                return Ok(());
+            }
+        };
+        let wait = counts
+            .iter()
+            .zip(limits)
+            .filter(|((n, _), limit)| n >= limit)
+            .map(|((_, left), _)| *left)
+            .max();
+        match wait {
+            None => Ok(()),
+            Some(left) => Err(Failure::new(
+                ErrorCode::RateLimited,
+                "too many failed logins; wait before trying again",
+            )
+            .retry_after(left.as_secs() + u64::from(left.subsec_nanos() > 0))),
+        }
+    }
+
+    async fn failed(&self, node: &Node) {
+        let window = Duration::from_secs(node.config.login_failure_window.max(1));
+        for key in &self.keys {
+            if let Err(e) = node.router.bus().count(key, window).await {
+                tracing::warn!(error = %e, "failed login not counted");
+            }
+        }
+    }
+
+    async fn succeeded(&self, node: &Node) {
+        let _ = node.router.bus().reset(&self.keys[0]).await;
+    }
 }
 
 /// `login`: the whole sequence (see the module's doc).
-pub async fn login(node: &Node, conn: &mut Conn, user: u64, credential: Credential) -> Outcome {
+pub async fn login(
+    node: &Node,
+    conn: &mut Conn,
+    user: u64,
+    credential: Credential,
+    heartbeat: Option<u32>,
+) -> Outcome {
     if conn.login.is_some() {
         return Outcome::Reply(Err(Failure::new(
             ErrorCode::AlreadyLoggedIn,
             "this connection is already logged in; log out first",
         )));
     }
+    let failures = match &credential {
+        Credential::Password(_) => {
+            let f = Failures::new(user, conn.peer);
+            if let Err(limited) = f.check(node).await {
+                return Outcome::Reply(Err(limited));
+            }
+            Some(f)
+        }
+        Credential::Token(_) => None,
+    };
     let auth = match authenticate(node, user, credential).await {
-        Ok(a) => a,
+        Ok(a) => {
+            if let Some(f) = &failures {
+                f.succeeded(node).await;
+            }
+            a
+        }
         Err(f) => {
+            if f.code == ErrorCode::BadCredentials
+                && let Some(failures) = &failures
+            {
+                failures.failed(node).await;
+            }
             if f.code == ErrorCode::BadCredentials {
                 conn.failed_logins += 1;
                 if conn.failed_logins >= node.config.max_failed_logins {
@@ -154,9 +214,10 @@ pub async fn login(node: &Node, conn: &mut Conn, user: u64, credential: Credenti
         }
     };
     conn.login = Some(login);
+    conn.heartbeat = heartbeat.map(|s| Duration::from_secs(u64::from(s)));
     let mark = snap.inbox;
     tracing::info!(user = uid, sid = conn.sid, unread = mark.count, "logged in");
-    let (friends, groups) = lists(node, snap).await;
+    let lists = super::accounts::lists(node, snap).await;
     let reply = Answer::new(LoggedIn {
         user: User {
             id: uid,
@@ -164,8 +225,7 @@ pub async fn login(node: &Node, conn: &mut Conn, user: u64, credential: Credenti
             online: None,
         },
         token: auth.token,
-        friends,
-        groups,
+        lists,
         unread: mark.count,
     });
     let node = node.clone();
@@ -182,15 +242,29 @@ pub async fn login(node: &Node, conn: &mut Conn, user: u64, credential: Credenti
 }
 
 /// `logout`: ends the session, keeps the connection; with `revoke`, the
-/// token it logged in with stops working.
-pub async fn logout(node: &Node, conn: &mut Conn, revoke: bool) -> OpResult {
+/// token it logged in with stops working; with `everywhere`, every token
+/// of the user does, and every other session of the user ends.
+pub async fn logout(node: &Node, conn: &mut Conn, revoke: bool, everywhere: bool) -> OpResult {
     let Some(login) = conn.login.take() else {
         return Err(super::not_logged_in());
     };
-    if revoke && let Err(e) = node.store.delete_token(&login.token_hash).await {
+    let user = login.caller.user.id;
+    let revoked = if everywhere {
+        node.store.delete_tokens(user).await
+    } else if revoke {
+        node.store.delete_token(&login.token_hash).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = revoked {
         conn.login = Some(login);
         return Err(e.into());
     }
+    if everywhere {
+        node.router
+            .end_sessions(user, Some(conn.sid), EndReason::LoggedOut);
+    }
+    conn.heartbeat = None;
     end_session(node, conn.sid, login).await;
     Ok(Answer::empty())
 }

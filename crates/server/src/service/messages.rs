@@ -113,7 +113,15 @@ pub async fn history(
         }
         HistoryTarget::Group(group) => {
             role_in(node, group, me).await?;
-            node.store.history_group(group, before, limit).await?
+            // A member reads only from their last join.
+            let since = node
+                .store
+                .member_since(group, me)
+                .await?
+                .unwrap_or(u64::MAX);
+            node.store
+                .history_group(group, since, before, limit)
+                .await?
         }
     };
     Ok(Answer::new(History { messages }))

@@ -7,14 +7,17 @@
 //!
 //! - [`login`]: `login` (the whole sequence: credentials, joining the hub,
 //!   the snapshot, the reply, the inbox replay, presence) and `logout`;
-//! - [`accounts`]: `register`, `whoami`, `sync`;
-//! - [`friends`], [`groups`]: the relations;
+//! - [`accounts`]: `register`, `whoami`, `sync`, `change_password`,
+//!   `delete_account`;
+//! - [`friends`]: friends by consent, and blocking;
+//! - [`groups`]: groups, invitations and roles;
 //! - [`messages`]: `chat`, `group_chat`, `ack`, `history`;
 //! - [`replay`]: the inbox replay loop, after a login and after a bus
 //!   outage;
 //! - [`presence`]: telling friends who came and went;
 //! - [`relations`]: the cached "may these two talk" checks;
-//! - [`outcome`]: what an op answers, and failures as wire codes.
+//! - [`outcome`]: what an op answers, and failures as wire codes;
+//! - [`wire`]: store rows as the wire shows them.
 
 pub mod accounts;
 pub mod friends;
@@ -25,6 +28,7 @@ pub mod outcome;
 pub mod presence;
 pub mod relations;
 pub mod replay;
+pub mod wire;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -70,6 +74,9 @@ pub struct Conn {
     pub login: Option<Login>,
     /// Failed logins on this connection.
     pub failed_logins: u32,
+    /// How often the client promised to send something (`login`'s
+    /// `heartbeat`): a session silent for much longer has a dead peer.
+    pub heartbeat: Option<std::time::Duration>,
     /// Set by an op when the connection must close once its reply is out.
     pub closing: bool,
 }
@@ -82,6 +89,7 @@ impl Conn {
             outbox,
             login: None,
             failed_logins: 0,
+            heartbeat: None,
             closing: false,
         }
     }
@@ -92,7 +100,7 @@ fn not_logged_in() -> Failure {
 }
 
 /// The logged-in user of `conn`.
-fn caller(conn: &Conn) -> Result<&Caller, Failure> {
+pub(crate) fn caller(conn: &Conn) -> Result<&Caller, Failure> {
     conn.login
         .as_ref()
         .map(|l| &l.caller)
@@ -130,16 +138,52 @@ async fn dispatch(node: &Node, conn: &mut Conn, request: Request) -> Result<Outc
     Ok(match request {
         Request::Ping => now(Ok(Answer::empty())),
         Request::Register { name, password } => now(accounts::register(node, name, password).await),
-        Request::Login { user, credential } => login::login(node, conn, user, credential).await,
-        Request::Logout { revoke } => now(login::logout(node, conn, revoke).await),
+        Request::Login {
+            user,
+            credential,
+            heartbeat,
+        } => login::login(node, conn, user, credential, heartbeat).await,
+        Request::Logout { revoke, everywhere } => {
+            now(login::logout(node, conn, revoke, everywhere).await)
+        }
         Request::Whoami => now(accounts::whoami(caller(conn)?)),
         Request::Sync => now(accounts::sync(node, caller(conn)?).await),
-        Request::AddFriend { user } => now(friends::add(node, caller(conn)?, user).await),
-        Request::RemoveFriend { user } => now(friends::remove(node, caller(conn)?, user).await),
-        Request::CreateGroup { name, desc } => {
-            now(groups::create(node, caller(conn)?, name, desc).await)
+        Request::ChangePassword { old, new } => {
+            now(accounts::change_password(node, conn, old, new).await)
         }
+        Request::DeleteAccount { password } => accounts::delete_account(node, conn, password).await,
+        Request::AddFriend { user } => now(friends::add(node, caller(conn)?, user).await),
+        Request::AcceptFriend { user } => now(friends::accept(node, caller(conn)?, user).await),
+        Request::DeclineFriend { user } => now(friends::decline(node, caller(conn)?, user).await),
+        Request::CancelFriend { user } => now(friends::cancel(node, caller(conn)?, user).await),
+        Request::RemoveFriend { user } => now(friends::remove(node, caller(conn)?, user).await),
+        Request::Block { user } => now(friends::block(node, caller(conn)?, user).await),
+        Request::Unblock { user } => now(friends::unblock(node, caller(conn)?, user).await),
+        Request::CreateGroup {
+            name,
+            desc,
+            visibility,
+        } => now(groups::create(node, caller(conn)?, name, desc, visibility).await),
+        Request::UpdateGroup {
+            group,
+            name,
+            desc,
+            visibility,
+        } => now(groups::update(node, caller(conn)?, group, name, desc, visibility).await),
         Request::JoinGroup { group } => now(groups::join(node, caller(conn)?, group).await),
+        Request::Invite { group, user } => {
+            now(groups::invite(node, caller(conn)?, group, user).await)
+        }
+        Request::DeclineInvite { group } => {
+            now(groups::decline_invite(node, caller(conn)?, group).await)
+        }
+        Request::Kick { group, user } => now(groups::kick(node, caller(conn)?, group, user).await),
+        Request::SetRole { group, user, role } => {
+            now(groups::set_role(node, caller(conn)?, group, user, role).await)
+        }
+        Request::TransferGroup { group, user } => {
+            now(groups::transfer(node, caller(conn)?, group, user).await)
+        }
         Request::QuitGroup { group } => now(groups::quit(node, caller(conn)?, group).await),
         Request::DeleteGroup { group } => now(groups::delete(node, caller(conn)?, group).await),
         Request::GroupMembers { group } => now(groups::members(node, caller(conn)?, group).await),

@@ -55,6 +55,8 @@ impl std::fmt::Debug for Answer {
 pub struct Failure {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds before a retry may pass (`rate_limited` logins).
+    pub retry_after: Option<u64>,
 }
 
 impl Failure {
@@ -62,13 +64,20 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same failure, telling the client when to retry.
+    pub fn retry_after(mut self, secs: u64) -> Failure {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// The failed reply as one line.
     pub fn encode(&self, re: Option<u64>) -> Vec<u8> {
         crate::metrics::error(self.code);
-        reply::err_line(re, self.code, &self.message)
+        reply::err_line_retry(re, self.code, &self.message, self.retry_after)
     }
 }
 

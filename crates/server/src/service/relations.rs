@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use chat_proto::{ErrorCode, Role};
+use chat_proto::{ErrorCode, Role, Visibility};
 
 use super::Failure;
 use crate::cache::Members;
@@ -58,7 +58,9 @@ async fn members_of(node: &Node, group: u64) -> Result<Arc<Members>, StoreError>
         .await
 }
 
-/// The user's role in an existing group, or the reason there is none.
+/// The user's role in an existing group, or the reason there is none: a
+/// public group the user is not in is `not_member`, a private one (or none)
+/// `no_such_group`.
 pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, Failure> {
     if let Some(role) = members_of(node, group).await?.get(&user) {
         return Ok(*role);
@@ -68,7 +70,36 @@ pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, 
         return Ok(role);
     }
     match node.store.group(group).await? {
-        Some(_) => Err(not_member(group)),
-        None => Err(no_such_group(group)),
+        Some(g) if g.visibility == Visibility::Public => Err(not_member(group)),
+        // A private group is invisible to non-members.
+        _ => Err(no_such_group(group)),
     }
+}
+
+/// `forbidden` unless `role` is at least `needed` (to do `what`).
+pub(crate) fn require(role: Role, needed: Role, what: &str) -> Result<(), Failure> {
+    if role >= needed {
+        return Ok(());
+    }
+    let who = match needed {
+        Role::Creator => "the group's creator",
+        _ => "the group's creator or an admin",
+    };
+    Err(Failure::new(
+        ErrorCode::Forbidden,
+        format!("only {who} can {what}"),
+    ))
+}
+
+/// The user's role, which must be at least `needed` (to do `what`).
+pub(crate) async fn role_at_least(
+    node: &Node,
+    group: u64,
+    user: u64,
+    needed: Role,
+    what: &str,
+) -> Result<Role, Failure> {
+    let role = role_in(node, group, user).await?;
+    require(role, needed, what)?;
+    Ok(role)
 }

@@ -1,17 +1,20 @@
 //! Durable state: accounts, tokens, friendships, groups, messages and each
 //! user's inbox of unacked messages.
 //!
-//! [`Store`] is the narrow interface the services use; [`SqlStore`]
-//! implements it for SQLite (embedded, the default) and MySQL/MariaDB (the
-//! cluster). Only this module contains SQL, and every value reaches the
+//! [`Store`] is the interface the services use, made of one narrow trait per
+//! concern; [`SqlStore`] implements them for SQLite (embedded, the default)
+//! and MySQL/MariaDB (the cluster). The rows and outcomes they exchange are
+//! in [`types`]. Only this module contains SQL, and every value reaches the
 //! database as a bound parameter.
 
 mod sql;
+mod types;
 
 pub use sql::{SqlStore, SqliteSync, StoreOptions};
+pub use types::*;
 
 use async_trait::async_trait;
-use chat_proto::{Msg, Role};
+use chat_proto::{Msg, Role, Visibility};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,128 +80,6 @@ fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
-    pub id: u64,
-    pub name: String,
-}
-
-/// A group as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRow {
-    pub id: u64,
-    pub name: String,
-    pub desc: String,
-    pub creator: u64,
-}
-
-/// A group the user is in, and the user's role there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Membership {
-    pub group: GroupRow,
-    pub role: Role,
-}
-
-/// Where a user's unacked messages end when a login reads them: the
-/// highest unacked id, and how many are at or below it. Messages committed
-/// later reach the session live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct InboxMark {
-    pub upto: u64,
-    pub count: u64,
-}
-
-/// What a login shows: friends, groups with the user's role, and the
-/// inbox mark.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    pub friends: Vec<UserRow>,
-    pub groups: Vec<Membership>,
-    pub inbox: InboxMark,
-}
-
-/// Outcome of adding a friendship.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AddFriend {
-    /// Both rows were written; here is the new friend.
-    Added(UserRow),
-    NoSuchUser,
-    AlreadyFriends,
-}
-
-/// Outcome of joining a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Join {
-    Joined(GroupRow),
-    NoSuchGroup,
-    AlreadyMember,
-}
-
-/// Where a new message goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    User(u64),
-    Group(u64),
-}
-
-/// A message to store, with the id and time the writer gave it.
-#[derive(Debug, Clone)]
-pub struct NewMsg {
-    pub id: u64,
-    pub ts: u64,
-    pub from: u64,
-    pub target: Target,
-    pub text: String,
-    pub cid: Option<String>,
-}
-
-impl NewMsg {
-    /// The message as the wire shows it.
-    pub fn to_wire(&self) -> Msg {
-        let (to, group) = match self.target {
-            Target::User(u) => (Some(u), None),
-            Target::Group(g) => (None, Some(g)),
-        };
-        Msg {
-            id: self.id,
-            from: self.from,
-            to,
-            group,
-            text: self.text.clone(),
-            ts: self.ts,
-            cid: self.cid.clone(),
-        }
-    }
-}
-
-/// What storing one message did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
-    /// Stored, with an inbox row for each of these recipients.
-    New { recipients: Vec<u64> },
-    /// The sender had already sent this `cid`: the original's id and time.
-    Duplicate { id: u64, ts: u64 },
-}
-
-/// One item of a batched write transaction.
-#[derive(Debug, Clone)]
-pub enum WriteOp {
-    Msg(NewMsg),
-    /// Removes these messages from the user's inbox.
-    Ack {
-        user: u64,
-        ids: Vec<u64>,
-    },
-}
-
-/// Result of one [`WriteOp`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
-    Msg(Stored),
-    Acked,
-}
-
 /// The storage the services need: one narrow trait per concern, each
 /// implemented by every backend. Implementations must be safe to share
 /// between all sessions of a node, and between nodes (MySQL).
@@ -210,44 +91,102 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
 }
 
-/// Accounts, tokens, and what a login reads.
+/// Accounts, tokens, and what a login reads. Deleted accounts are never
+/// found: their rows stay only so their ids are never reused.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn create_user(&self, name: &str, pw_hash: &str, now_ms: u64) -> Result<u64>;
     async fn user(&self, id: u64) -> Result<Option<UserRow>>;
     /// The user and their password hash.
     async fn user_secret(&self, id: u64) -> Result<Option<(UserRow, String)>>;
+    /// Replaces the password hash and revokes every token of the user.
+    async fn set_password(&self, user: u64, pw_hash: &str) -> Result<()>;
     async fn insert_token(&self, hash: &[u8], user: u64, expires_ms: u64) -> Result<()>;
     /// The user a live token belongs to.
     async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<UserRow>>;
     async fn delete_token(&self, hash: &[u8]) -> Result<()>;
+    /// Revokes every token of the user.
+    async fn delete_tokens(&self, user: u64) -> Result<()>;
     /// Drops expired tokens; returns how many.
     async fn purge_tokens(&self, now_ms: u64) -> Result<u64>;
-    /// Friends, groups and inbox mark at once (a login needs all three;
-    /// one round trip instead of three).
+    /// Everything a login lists, in one round trip.
     async fn snapshot(&self, user: u64) -> Result<Snapshot>;
+    /// Deletes the account in one transaction: tokens, friendships,
+    /// requests, invites, blocks both ways, memberships (a group it
+    /// created passes to its longest-standing admin, else its
+    /// longest-standing member, else is deleted) and its inbox. Messages it
+    /// sent stay. `None` when there is no such (live) account.
+    async fn delete_account(&self, user: u64, now_ms: u64) -> Result<Option<DeletedAccount>>;
 }
 
-/// Friendships.
+/// Friendships, friend requests and blocks.
 #[async_trait]
 pub trait FriendStore: Send + Sync {
     async fn friend_ids(&self, user: u64) -> Result<Vec<u64>>;
     async fn are_friends(&self, a: u64, b: u64) -> Result<bool>;
+    /// `a` asks `b` (see [`AddFriend`]).
     async fn add_friend(&self, a: u64, b: u64, now_ms: u64) -> Result<AddFriend>;
+    /// `a` accepts `from`'s visible request: they become friends, and the
+    /// requests between them are gone. `None` when there is no such
+    /// request.
+    async fn accept_friend(&self, a: u64, from: u64, now_ms: u64) -> Result<Option<UserRow>>;
+    /// `a` drops `from`'s visible request; false when there was none.
+    async fn decline_friend(&self, a: u64, from: u64) -> Result<bool>;
+    /// `a` withdraws its request to `to`: `None` when there was none, else
+    /// whether it was hidden (`to` blocks `a`).
+    async fn cancel_friend(&self, a: u64, to: u64) -> Result<Option<bool>>;
     /// Returns false when they were not friends.
     async fn remove_friend(&self, a: u64, b: u64) -> Result<bool>;
+    /// `a` blocks `b`: ends their friendship, drops the requests between
+    /// them and `b`'s invites to `a`. Idempotent.
+    async fn block(&self, a: u64, b: u64, now_ms: u64) -> Result<Block>;
+    /// `a` unblocks `b` (and requests `b` made meanwhile are dropped).
+    /// Idempotent.
+    async fn unblock(&self, a: u64, b: u64) -> Result<()>;
+    /// Whether `a` blocks `b`.
+    async fn blocks(&self, a: u64, b: u64) -> Result<bool>;
 }
 
-/// Groups and memberships.
+/// Groups, memberships, roles and invitations. A member's `since` is the
+/// first message id of their history window (from their last join).
 #[async_trait]
 pub trait GroupStore: Send + Sync {
-    async fn create_group(&self, creator: u64, name: &str, desc: &str, now_ms: u64) -> Result<u64>;
+    async fn create_group(
+        &self,
+        creator: u64,
+        name: &str,
+        desc: &str,
+        visibility: Visibility,
+        now_ms: u64,
+    ) -> Result<u64>;
     async fn group(&self, id: u64) -> Result<Option<GroupRow>>;
-    async fn join_group(&self, group: u64, user: u64, now_ms: u64) -> Result<Join>;
+    /// Changes what is given; `None` when the group is gone.
+    async fn update_group(
+        &self,
+        id: u64,
+        name: Option<&str>,
+        desc: Option<&str>,
+        visibility: Option<Visibility>,
+    ) -> Result<Option<GroupRow>>;
+    /// Joins as a plain member whose window starts at `since`; a private
+    /// group needs (and consumes) a pending invite.
+    async fn join_group(&self, group: u64, user: u64, now_ms: u64, since: u64) -> Result<Join>;
+    /// Invites `user` on behalf of `by` (checked by the caller).
+    async fn invite(&self, group: u64, user: u64, by: u64, now_ms: u64) -> Result<Invited>;
+    /// Drops `user`'s invite; false when there was none.
+    async fn decline_invite(&self, group: u64, user: u64) -> Result<bool>;
     async fn role(&self, group: u64, user: u64) -> Result<Option<Role>>;
+    /// The first message id the member may read.
+    async fn member_since(&self, group: u64, user: u64) -> Result<Option<u64>>;
+    /// Sets a member's role (admin or member); false when not a member.
+    async fn set_role(&self, group: u64, user: u64, role: Role) -> Result<bool>;
+    /// Makes member `to` the creator and creator `from` an admin; false
+    /// when `to` is not a member.
+    async fn transfer_group(&self, group: u64, from: u64, to: u64) -> Result<bool>;
     /// Returns false when the user was not a member.
     async fn leave_group(&self, group: u64, user: u64) -> Result<bool>;
-    /// Deletes the group and its memberships; returns the former members.
+    /// Deletes the group, its memberships and invites; returns the former
+    /// members.
     async fn delete_group(&self, group: u64) -> Result<Vec<u64>>;
     async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>>;
     async fn member_ids(&self, group: u64) -> Result<Vec<u64>>;
@@ -266,8 +205,14 @@ pub trait MessageStore: Send + Sync {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<Msg>>;
-    /// A group's messages, newest first.
-    async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>>;
+    /// A group's messages with ids from `since`, newest first.
+    async fn history_group(
+        &self,
+        group: u64,
+        since: u64,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Msg>>;
     /// Inbox messages with `after < id <= upto`, oldest first.
     async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>>;
 }

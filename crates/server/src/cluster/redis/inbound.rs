@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::RedisBus;
 use crate::cluster::codec::{Body, Envelope, Invalidation};
+use crate::outbox::OutFrame;
 
 impl RedisBus {
     /// Handles what Redis pushes until `stop`.
@@ -52,6 +53,13 @@ impl RedisBus {
             (Some(user), Body::Frame(frame)) => {
                 crate::metrics::bus_received();
                 self.hub.deliver(&[user], &frame, None);
+            }
+            (Some(user), Body::EndSessions(bytes)) => {
+                let frame = OutFrame {
+                    bytes,
+                    msg_id: None,
+                };
+                self.hub.end_sessions(user, None, &frame);
             }
             (None, Body::Invalidate(what)) => match what {
                 Invalidation::Friendship(a, b) => self.cache.friendship_changed(a, b),

@@ -36,6 +36,10 @@ impl Keys {
     pub fn invalidations(&self) -> String {
         format!("{}:inv", self.prefix)
     }
+    /// A counter (failed logins).
+    pub fn counter(&self, key: &str) -> String {
+        format!("{}:n:{key}", self.prefix)
+    }
     /// The user id of a channel name of ours.
     pub fn channel_user(&self, channel: &[u8]) -> Option<u64> {
         let rest = channel.strip_prefix(self.prefix.as_bytes())?;

@@ -28,11 +28,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::Body;
+use super::codec::{Body, Envelope};
 use super::{Bus, BusError, ClusterEvent, Invalidation};
 use crate::cache::RelCache;
 use crate::hub::Hub;
@@ -166,11 +168,74 @@ impl Bus for RedisBus {
         }
     }
 
-    fn invalidate(&self, what: Invalidation) {
-        self.enqueue(Publication {
-            user: None,
+    async fn invalidate(&self, what: Invalidation) {
+        // Published now, not queued: the change must be known on every
+        // node before the request that made it is answered.
+        let payload = Envelope {
+            origin: self.node,
             body: Body::Invalidate(what),
+        }
+        .encode();
+        let mut conn = self.cmd.clone();
+        let r: Result<(), BusError> = conn
+            .publish(self.keys.invalidations(), payload)
+            .await
+            .map_err(BusError::from);
+        // Lost: the recovery clears every node's cache.
+        let _ = self.noting_outage(r);
+    }
+
+    fn end_sessions(&self, user: u64, frame: &Bytes) {
+        self.enqueue(Publication {
+            user: Some(user),
+            body: Body::EndSessions(frame.clone()),
         });
+    }
+
+    async fn count(&self, key: &str, window: Duration) -> Result<(), BusError> {
+        let key = self.keys.counter(key);
+        let mut pipe = redis::pipe();
+        pipe.incr(&key, 1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(window.as_millis() as u64)
+            .arg("NX")
+            .ignore();
+        let mut conn = self.cmd.clone();
+        self.noting_outage(pipe.query_async::<()>(&mut conn).await.map_err(Into::into))
+    }
+
+    async fn counts(&self, keys: &[String]) -> Result<Vec<(u64, Duration)>, BusError> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            let key = self.keys.counter(k);
+            pipe.get(&key).pttl(&key);
+        }
+        let mut conn = self.cmd.clone();
+        let raw: Vec<(Option<u64>, i64)> = self.noting_outage(
+            pipe.query_async::<Vec<(Option<u64>, i64)>>(&mut conn)
+                .await
+                .map_err(Into::into),
+        )?;
+        Ok(raw
+            .into_iter()
+            .map(|(n, ttl)| {
+                (
+                    n.unwrap_or(0),
+                    Duration::from_millis(u64::try_from(ttl).unwrap_or(0)),
+                )
+            })
+            .collect())
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), BusError> {
+        let mut conn = self.cmd.clone();
+        self.noting_outage(
+            conn.del::<_, ()>(self.keys.counter(key))
+                .await
+                .map_err(Into::into),
+        )
     }
 
     async fn online(&self, users: &[u64]) -> Result<Vec<bool>, BusError> {

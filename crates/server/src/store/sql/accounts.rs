@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqlStore;
-use super::dialect::{LastId, on, sql_id};
+use super::dialect::{LastId, on, role_from, sql_id};
 use super::rows::{SnapshotRow, user_from_row};
-use crate::store::{AccountStore, Result, Snapshot, UserRow};
+use crate::store::{AccountStore, DeletedAccount, GroupExit, GroupFate, Result, Snapshot, UserRow};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -45,6 +45,33 @@ impl AccountStore for SqlStore {
                 Some(r) => Some((user_from_row(&r)?, r.try_get(2)?)),
                 None => None,
             })
+        })
+    }
+
+    async fn set_password(&self, user: u64, pw_hash: &str) -> Result<()> {
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            sqlx::query(q::SET_PASSWORD)
+                .bind(pw_hash)
+                .bind(sql_id(user))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(q::DELETE_TOKENS)
+                .bind(sql_id(user))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn delete_tokens(&self, user: u64) -> Result<()> {
+        on!(self, write, |p, q| {
+            sqlx::query(q::DELETE_TOKENS)
+                .bind(sql_id(user))
+                .execute(p)
+                .await?;
+            Ok(())
         })
     }
 
@@ -109,6 +136,11 @@ impl AccountStore for SqlStore {
                 .bind(sql_id(user))
                 .bind(sql_id(user))
                 .bind(sql_id(user))
+                .bind(sql_id(user))
+                .bind(sql_id(user))
+                .bind(sql_id(user))
+                .bind(sql_id(user))
+                .bind(sql_id(user))
                 .fetch_all(p)
                 .await?;
             let rows = rows
@@ -121,10 +153,111 @@ impl AccountStore for SqlStore {
                         descr: r.try_get(3)?,
                         num: r.try_get(4)?,
                         num2: r.try_get(5)?,
+                        num3: r.try_get(6)?,
+                        name2: r.try_get(7)?,
                     })
                 })
                 .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
             Ok(SnapshotRow::decode(rows))
+        })
+    }
+
+    async fn delete_account(&self, user: u64, now_ms: u64) -> Result<Option<DeletedAccount>> {
+        let me = sql_id(user);
+        on!(self, write, |p, q| {
+            let mut tx = p.begin().await?;
+            let live = sqlx::query(q::USER)
+                .bind(me)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if live.is_none() {
+                return Ok(None);
+            }
+            let ids = |v: Vec<i64>| v.into_iter().map(|x| x as u64).collect::<Vec<u64>>();
+            let friends: Vec<i64> = sqlx::query_scalar(q::FRIEND_IDS)
+                .bind(me)
+                .fetch_all(&mut *tx)
+                .await?;
+            let requested: Vec<i64> = sqlx::query_scalar(q::VISIBLE_REQUESTS_FROM)
+                .bind(me)
+                .fetch_all(&mut *tx)
+                .await?;
+            for sql in [
+                q::DELETE_FRIENDSHIPS_OF,
+                q::DELETE_REQUESTS_OF,
+                q::DELETE_INVITES_OF,
+                q::DELETE_BLOCKS_OF,
+            ] {
+                sqlx::query(sql).bind(me).bind(me).execute(&mut *tx).await?;
+            }
+            let memberships = sqlx::query(q::MEMBERSHIPS_OF)
+                .bind(me)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut groups = Vec::with_capacity(memberships.len());
+            for m in &memberships {
+                let g: i64 = m.try_get(0)?;
+                let created = role_from(m.try_get(1)?) == chat_proto::Role::Creator;
+                let fate = if !created {
+                    GroupFate::Left
+                } else {
+                    let next: Option<i64> = sqlx::query_scalar(q::SUCCESSOR)
+                        .bind(g)
+                        .bind(me)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match next {
+                        Some(n) => {
+                            sqlx::query(q::SET_ROLE)
+                                .bind(super::dialect::role_to(chat_proto::Role::Creator))
+                                .bind(g)
+                                .bind(n)
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query(q::SET_CREATOR)
+                                .bind(n)
+                                .bind(g)
+                                .execute(&mut *tx)
+                                .await?;
+                            GroupFate::PassedTo(n as u64)
+                        }
+                        None => {
+                            for sql in [q::DELETE_INVITES_OF_GROUP, q::DELETE_GROUP] {
+                                sqlx::query(sql).bind(g).execute(&mut *tx).await?;
+                            }
+                            GroupFate::Deleted
+                        }
+                    }
+                };
+                sqlx::query(q::DELETE_MEMBER)
+                    .bind(g)
+                    .bind(me)
+                    .execute(&mut *tx)
+                    .await?;
+                let members: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                    .bind(g)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                groups.push(GroupExit {
+                    group: g as u64,
+                    members: ids(members),
+                    fate,
+                });
+            }
+            for sql in [q::DELETE_INBOX_OF, q::DELETE_TOKENS] {
+                sqlx::query(sql).bind(me).execute(&mut *tx).await?;
+            }
+            sqlx::query(q::MARK_DELETED)
+                .bind(now_ms as i64)
+                .bind(me)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(DeletedAccount {
+                friends: ids(friends),
+                requested: ids(requested),
+                groups,
+            }))
         })
     }
 }

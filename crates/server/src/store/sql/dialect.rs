@@ -2,7 +2,7 @@
 //! macro that compiles a method body once per backend, the id of an
 //! inserted row, and how ids and roles are spelled in SQL.
 
-use chat_proto::Role;
+use chat_proto::{Role, Visibility};
 use sqlx::mysql::MySqlQueryResult;
 use sqlx::sqlite::SqliteQueryResult;
 
@@ -37,6 +37,23 @@ macro_rules! on {
 
 pub(super) use on;
 
+/// Runs a statement with these bound values on `$ex` (a pool or `&mut
+/// *tx`); yields how many rows it changed.
+macro_rules! exec {
+    ($ex:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($arg))*.execute($ex).await?.rows_affected()
+    };
+}
+pub(super) use exec;
+
+/// Whether a query with these bound values finds a row.
+macro_rules! exists {
+    ($ex:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($arg))*.fetch_optional($ex).await?.is_some()
+    };
+}
+pub(super) use exists;
+
 /// The id of the row an INSERT created.
 pub(super) trait LastId {
     fn last_id(&self) -> u64;
@@ -54,14 +71,36 @@ impl LastId for MySqlQueryResult {
     }
 }
 
+/// Roles in SQL: 0 member, 1 creator (as in version 1), 2 admin.
 pub(super) fn role_from(v: i64) -> Role {
-    if v == 1 { Role::Creator } else { Role::Member }
+    match v {
+        1 => Role::Creator,
+        2 => Role::Admin,
+        _ => Role::Member,
+    }
 }
 
 pub(super) fn role_to(r: Role) -> i64 {
     match r {
-        Role::Creator => 1,
         Role::Member => 0,
+        Role::Creator => 1,
+        Role::Admin => 2,
+    }
+}
+
+/// Visibility in SQL: 0 public (every version-1 group), 1 private.
+pub(super) fn visibility_from(v: i64) -> Visibility {
+    if v == 1 {
+        Visibility::Private
+    } else {
+        Visibility::Public
+    }
+}
+
+pub(super) fn visibility_to(v: Visibility) -> i64 {
+    match v {
+        Visibility::Public => 0,
+        Visibility::Private => 1,
     }
 }
 

@@ -80,16 +80,21 @@ impl InlineReads {
         self.with(|c| {
             let mut stmt = c.prepare_cached(common::SNAPSHOT)?;
             let rows = stmt
-                .query_map(params![user, user, user], |r| {
-                    Ok(SnapshotRow {
-                        kind: r.get(0)?,
-                        id: r.get(1)?,
-                        name: r.get(2)?,
-                        descr: r.get(3)?,
-                        num: r.get(4)?,
-                        num2: r.get(5)?,
-                    })
-                })?
+                .query_map(
+                    params![user, user, user, user, user, user, user, user],
+                    |r| {
+                        Ok(SnapshotRow {
+                            kind: r.get(0)?,
+                            id: r.get(1)?,
+                            name: r.get(2)?,
+                            descr: r.get(3)?,
+                            num: r.get(4)?,
+                            num2: r.get(5)?,
+                            num3: r.get(6)?,
+                            name2: r.get(7)?,
+                        })
+                    },
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(SnapshotRow::decode(rows))
         })

@@ -43,11 +43,18 @@ impl MessageStore for SqlStore {
         })
     }
 
-    async fn history_group(&self, group: u64, before: Option<u64>, limit: u32) -> Result<Vec<Msg>> {
+    async fn history_group(
+        &self,
+        group: u64,
+        since: u64,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Msg>> {
         let before = sql_before(before);
         on!(self, read, |p, q| {
             let rows = sqlx::query(q::HISTORY_GROUP)
                 .bind(sql_id(group))
+                .bind(i64::try_from(since).unwrap_or(i64::MAX))
                 .bind(before)
                 .bind(limit as i64)
                 .fetch_all(p)

@@ -29,6 +29,11 @@ pub(super) fn sqlite_migrator() -> Migrator {
             "node slots",
             include_str!("../../../migrations/sqlite/0002_node_slots.sql"),
         ),
+        migration(
+            3,
+            "consent",
+            include_str!("../../../migrations/sqlite/0003_consent.sql"),
+        ),
     ])
 }
 
@@ -43,6 +48,11 @@ fn mysql_migrator() -> Migrator {
             2,
             "node slots",
             include_str!("../../../migrations/mysql/0002_node_slots.sql"),
+        ),
+        migration(
+            3,
+            "consent",
+            include_str!("../../../migrations/mysql/0003_consent.sql"),
         ),
     ])
 }
