@@ -38,7 +38,7 @@ use std::io;
 use std::time::Duration;
 
 use chat_proto::reply::{LoggedIn, NewToken};
-use chat_proto::{Credential, ErrorCode, Event, LineDecoder, Request};
+use chat_proto::{Credential, ErrorCode, Event, LineDecoder, Request, validate};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -119,6 +119,17 @@ pub fn waits_for_reconnect(request: &Request) -> bool {
     }
 }
 
+/// What the login promises for `keepalive`: the whole seconds, rounded
+/// up, raised to the least the server takes (pinging more often than
+/// promised does no harm); no promise past the most it takes.
+pub fn heartbeat(keepalive: Duration) -> Option<u32> {
+    let secs = keepalive.as_secs_f64().ceil() as u64;
+    if secs > validate::HEARTBEAT_MAX_SECS {
+        return None;
+    }
+    u32::try_from(secs.max(validate::HEARTBEAT_MIN_SECS)).ok()
+}
+
 /// The user's session, to log in again after a reconnect.
 #[derive(Debug, Clone)]
 struct Session {
@@ -160,9 +171,7 @@ impl Conn {
             host: host.to_owned(),
             port,
             keepalive,
-            heartbeat: u32::try_from(keepalive.as_secs_f64().ceil() as u64)
-                .unwrap_or(u32::MAX)
-                .max(1),
+            heartbeat: heartbeat(keepalive),
             cmds: rx,
             notices,
             next_id: 1,
@@ -211,8 +220,8 @@ struct Task {
     host: String,
     port: u16,
     keepalive: Duration,
-    /// `keepalive` in whole seconds, rounded up: the login's promise.
-    heartbeat: u32,
+    /// The login's promise, from `keepalive` (see [`heartbeat`]).
+    heartbeat: Option<u32>,
     cmds: mpsc::Receiver<Waiter>,
     notices: mpsc::Sender<Notice>,
     /// The id of the next request; ids only grow, so `pending` in id order
@@ -381,7 +390,7 @@ impl Task {
         id: u64,
         request: &Request,
     ) -> Result<(), End> {
-        let line = wire::request_line(id, request, Some(self.heartbeat));
+        let line = wire::request_line(id, request, self.heartbeat);
         wr.write_all(&line)
             .await
             .map_err(|e| End::Lost(e.to_string()))?;
@@ -639,6 +648,15 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_heartbeat_promise_stays_in_the_servers_range() {
+        assert_eq!(heartbeat(KEEPALIVE), Some(20));
+        assert_eq!(heartbeat(Duration::from_millis(300)), Some(5));
+        assert_eq!(heartbeat(Duration::from_secs_f64(7.2)), Some(8));
+        assert_eq!(heartbeat(Duration::from_secs(3600)), Some(3600));
+        assert_eq!(heartbeat(Duration::from_secs(3601)), None);
+    }
 
     #[test]
     fn only_harmless_requests_wait_for_a_reconnect() {

@@ -23,7 +23,7 @@ use chat_proto::reply::{
     Empty, FriendAdded, FriendRequested, FriendStatus, GroupReply, History, Members, NewToken,
     Sent, Synced, Whoami,
 };
-use chat_proto::{HistoryTarget, Msg, Request, Role, User};
+use chat_proto::{HistoryTarget, Msg, Request, Role, User, Visibility};
 
 use crate::commands::{Command, GroupChange};
 use crate::state::Directory;
@@ -290,9 +290,14 @@ pub fn apply(
         Command::CreateGroup { .. } => {
             let r = reply.body::<GroupReply>()?;
             let id = r.group.id;
-            let kind = r.group.visibility.as_str();
+            let private = r.group.visibility == Visibility::Private;
             dir.add_group(r.group);
-            format!("created {kind} group {}", view::group_label(dir, id))
+            let label = view::group_label(dir, id);
+            if private {
+                format!("created private group {label}: invite members with invite:{id}:USERID")
+            } else {
+                format!("created group {label}")
+            }
         }
         Command::UpdateGroup { .. } => {
             let r = reply.body::<GroupReply>()?;
@@ -449,7 +454,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use chat_proto::{ErrorBody, ErrorCode, Visibility};
+    use chat_proto::{ErrorBody, ErrorCode};
 
     use crate::wire::{self, Failure, Incoming};
 
@@ -665,7 +670,7 @@ mod tests {
         );
         assert_eq!(
             lines(&create, private, &mut d).unwrap(),
-            vec!["created private group club(7)"]
+            vec!["created private group club(7): invite members with invite:7:USERID"]
         );
         d.learn(2, "bob");
         assert_eq!(
@@ -784,7 +789,7 @@ mod tests {
             json!({"re": 3, "ok": true, "group": group}),
             &mut d,
         );
-        assert_eq!(out.unwrap(), vec!["created public group fun(7)"]);
+        assert_eq!(out.unwrap(), vec!["created group fun(7)"]);
         let out = lines(
             &Command::DeleteGroup(7),
             json!({"re": 4, "ok": true}),

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_testkit::TestServer;
+use chat_testkit::{TestServer, fixture};
 use nix::pty::{Winsize, openpty};
 use serde_json::json;
 use unicode_width::UnicodeWidthStr as _;
@@ -172,6 +172,13 @@ async fn account(server: &TestServer, name: &str) -> u64 {
     c.register(name, PASSWORD).await.expect("register")
 }
 
+/// `a` asks `b` to be friends and `b` accepts, over the raw protocol.
+async fn befriend(server: &TestServer, a: u64, b: u64) {
+    let mut ca = fixture::session(server, a).await.unwrap();
+    let mut cb = fixture::session(server, b).await.unwrap();
+    fixture::befriend(&mut ca, &mut cb).await.unwrap();
+}
+
 // ----- 2: passwords -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,12 +237,7 @@ async fn an_outage_keeps_the_prompt_responsive_and_says_so() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
-    let mut raw = server.client().await.unwrap();
-    raw.login(alice, PASSWORD).await.unwrap();
-    raw.ok(json!({"op": "add_friend", "user": bob}))
-        .await
-        .unwrap();
-    drop(raw);
+    befriend(&server, alice, bob).await;
     let mut t = Screen::spawn(
         &server,
         &["--user", &alice.to_string(), "--password", PASSWORD],
@@ -293,8 +295,13 @@ async fn the_login_screen_fits_a_40_column_terminal() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let mut raw = server.client().await.unwrap();
-    raw.signup("Bartholomew the Magnificent III").await.unwrap();
-    raw.ok(json!({"op": "add_friend", "user": alice}))
+    let long = raw.signup("Bartholomew the Magnificent III").await.unwrap();
+    befriend(&server, long, alice).await;
+    // A friend request, waiting for alice's answer on her login screen.
+    let mut klein = server.client().await.unwrap();
+    klein.signup("Klein").await.unwrap();
+    klein
+        .ok(json!({"op": "add_friend", "user": alice}))
         .await
         .unwrap();
     raw.ok(
@@ -330,5 +337,10 @@ async fn the_login_screen_fits_a_40_column_terminal() {
             .any(|l| l.contains("Bartholomew") && l.contains('…')),
         "{out}"
     );
-    assert!(screen.iter().any(|l| l.contains("happy game")), "{out}");
+    assert!(screen.iter().any(|l| l.contains("happy g")), "{out}");
+    assert!(
+        screen.iter().any(|l| l.contains("friend requests")),
+        "{out}"
+    );
+    assert!(screen.iter().any(|l| l.ends_with("Klein")), "{out}");
 }
