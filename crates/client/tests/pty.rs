@@ -230,6 +230,51 @@ async fn passwords_are_never_echoed() {
     assert!(!out.contains("s3cret"), "{out}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changepassword_and_deleteaccount_ask_without_echo() {
+    let server = TestServer::start().await.unwrap();
+    let alice = account(&server, "alice").await;
+    let mut t = Screen::spawn(
+        &server,
+        &["--user", &alice.to_string(), "--password", PASSWORD],
+        80,
+    );
+    t.wait_for("> ").await;
+    t.keys("changepassword\r");
+    t.wait_for("old password: ").await;
+    t.keys(&format!("{PASSWORD}\r"));
+    t.wait_for("new password: ").await;
+    t.keys("Brand-new-99\r");
+    t.wait_for("new password again: ").await;
+    // Backspace edits the hidden line here too.
+    t.keys("Brand-new-99x\x7f\r");
+    t.wait_for("password changed; your other sessions were logged out")
+        .await;
+    t.wait_for("> ").await;
+    // The new password works at once, for the deletion's question.
+    t.keys("deleteaccount\r");
+    t.wait_for("password: ").await;
+    t.keys("Brand-new-99\r");
+    t.wait_for(&format!(
+        "delete account alice({alice}) for good? type yes to confirm: "
+    ))
+    .await;
+    // The confirmation is no secret: it shows as typed.
+    t.keys("no\r");
+    t.wait_for("no").await;
+    t.wait_for("not deleted: the answer was not yes").await;
+    let out = t.quit();
+    assert!(
+        !out.contains("Brand-new"),
+        "a password reached the screen:\n{out}"
+    );
+    assert!(!out.contains(PASSWORD), "{out}");
+
+    // The new password is the one that logs in now.
+    let mut raw = server.client().await.unwrap();
+    raw.login(alice, "Brand-new-99").await.unwrap();
+}
+
 // ----- 3 and 4: an outage at the prompt -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
