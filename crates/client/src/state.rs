@@ -5,6 +5,9 @@
 //!
 //! Everything here is plain data updated from replies and events; nothing
 //! does I/O, so the formatting in [`crate::view`] can be tested with it.
+//!
+//! Over 500 lines: a third of them unit tests, following the lists
+//! through the events of both protocol versions.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 

@@ -105,14 +105,25 @@ async fn friends_suite(s: &dyn Store) {
     let c = s.create_user("c", "h", 0).await.unwrap();
     assert!(!s.are_friends(a, b).await.unwrap());
     match s.add_friend(a, b, 5).await.unwrap() {
-        AddFriend::Requested { target, new, hidden } => {
+        AddFriend::Requested {
+            target,
+            new,
+            hidden,
+        } => {
             assert_eq!((target.id, target.name.as_str()), (b, "b"));
             assert!(new && !hidden);
         }
         other => panic!("{other:?}"),
     }
-    assert!(!s.are_friends(a, b).await.unwrap(), "a request is not a friendship");
-    let f = s.accept_friend(b, a, 5).await.unwrap().expect("a's request");
+    assert!(
+        !s.are_friends(a, b).await.unwrap(),
+        "a request is not a friendship"
+    );
+    let f = s
+        .accept_friend(b, a, 5)
+        .await
+        .unwrap()
+        .expect("a's request");
     assert_eq!((f.id, f.name.as_str()), (a, "a"));
     assert!(s.are_friends(a, b).await.unwrap());
     assert!(s.are_friends(b, a).await.unwrap(), "friendship is mutual");

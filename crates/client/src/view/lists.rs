@@ -7,6 +7,9 @@
 //! with them, within the terminal's width (see [`crate::table`]). With
 //! nothing pending, the login screen is the original's, line for line,
 //! but for the group list's two new columns (TYPE, ROLE).
+//!
+//! Over 500 lines: a third of them unit tests pinning the screens at
+//! full width and at 40 columns.
 
 use chat_proto::{Group, Invite, Member, User};
 use unicode_width::UnicodeWidthStr as _;
