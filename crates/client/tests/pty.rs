@@ -275,6 +275,40 @@ async fn changepassword_and_deleteaccount_ask_without_echo() {
     raw.login(alice, "Brand-new-99").await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_elsewhere_goes_back_to_the_menu() {
+    let server = TestServer::start().await.unwrap();
+    let alice = account(&server, "alice").await;
+    let mut t = Screen::spawn(
+        &server,
+        &["--user", &alice.to_string(), "--password", PASSWORD],
+        80,
+    );
+    t.wait_for("> ").await;
+    let mut phone = server.client().await.unwrap();
+    phone.login(alice, PASSWORD).await.unwrap();
+    phone
+        .ok(json!({"op": "change_password", "old": PASSWORD, "new": "from-my-phone"}))
+        .await
+        .unwrap();
+    t.wait_for("this session was ended: your password was changed on another device")
+        .await;
+    t.wait_for("log in again with the new password").await;
+    t.wait_for("3. quit").await;
+    // The line at the prompt answers the menu.
+    t.keys("1\r");
+    t.wait_for("userid: ").await;
+    t.keys(&format!("{alice}\r"));
+    t.wait_for("password: ").await;
+    t.keys("from-my-phone\r");
+    t.wait_for(&format!("current user => account:{alice}"))
+        .await;
+    let out = t.quit();
+    for never in ["could not log in again", "connection", "from-my-phone"] {
+        assert!(!out.contains(never), "{never:?} on screen:\n{out}");
+    }
+}
+
 // ----- 3 and 4: an outage at the prompt -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
