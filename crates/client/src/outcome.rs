@@ -23,7 +23,7 @@ use chat_proto::reply::{
     Empty, FriendAdded, FriendRequested, FriendStatus, GroupReply, History, Members, NewToken,
     Sent, Synced, Whoami,
 };
-use chat_proto::{HistoryTarget, Msg, Request, Role, User, Visibility};
+use chat_proto::{Event, HistoryTarget, Msg, Request, Role, User, Visibility};
 
 use crate::commands::{Command, GroupChange};
 use crate::state::Directory;
@@ -166,6 +166,40 @@ pub fn learn_names(names: &Reply, dir: &mut Directory) {
         dir.learn_members(&m.members);
     } else if let Ok(s) = names.body::<Synced>() {
         dir.set_lists(s.lists);
+    }
+}
+
+/// Whether `ev` only repeats, for the session that made the change, what
+/// the reply to `cmd` (still on its way) will say: the server tells every
+/// member of a kick or a role change, its author included, just before
+/// the reply. `me` is our user id.
+pub fn echoes(cmd: &Command, ev: &Event, me: u64) -> bool {
+    match (cmd, ev) {
+        (
+            Command::Kick { group, user },
+            Event::MemberLeft {
+                group: g,
+                user: u,
+                by: Some(by),
+            },
+        ) => g == group && u.id == *user && *by == me,
+        (
+            Command::SetRole { group, user, role },
+            Event::MemberRole {
+                group: g,
+                user: u,
+                role: r,
+            },
+        ) => g == group && u == user && r == role,
+        (
+            Command::Transfer { group, user },
+            Event::MemberRole {
+                group: g,
+                user: u,
+                role: r,
+            },
+        ) => g == group && ((u == user && *r == Role::Creator) || (*u == me && *r == Role::Admin)),
+        _ => false,
     }
 }
 
@@ -736,6 +770,43 @@ mod tests {
             vec!["declined the invite to group den(8)"]
         );
         assert!(d.invites.is_empty());
+    }
+
+    #[test]
+    fn the_authors_echo_of_a_kick_or_role_change_is_recognised() {
+        let bob = User {
+            id: 2,
+            name: "bob".into(),
+            online: Some(true),
+        };
+        let kick = Command::Kick { group: 7, user: 2 };
+        let left = |by| Event::MemberLeft {
+            group: 7,
+            user: bob.clone(),
+            by,
+        };
+        assert!(echoes(&kick, &left(Some(1)), 1));
+        // Kicked by someone else, or left alone: news.
+        assert!(!echoes(&kick, &left(Some(3)), 1));
+        assert!(!echoes(&kick, &left(None), 1));
+        let role = |user, role| Event::MemberRole {
+            group: 7,
+            user,
+            role,
+        };
+        let admin = Command::SetRole {
+            group: 7,
+            user: 2,
+            role: Role::Admin,
+        };
+        assert!(echoes(&admin, &role(2, Role::Admin), 1));
+        assert!(!echoes(&admin, &role(2, Role::Member), 1));
+        assert!(!echoes(&admin, &role(3, Role::Admin), 1));
+        let transfer = Command::Transfer { group: 7, user: 2 };
+        assert!(echoes(&transfer, &role(2, Role::Creator), 1));
+        assert!(echoes(&transfer, &role(1, Role::Admin), 1));
+        assert!(!echoes(&transfer, &role(3, Role::Admin), 1));
+        assert!(!echoes(&Command::List(7), &role(2, Role::Creator), 1));
     }
 
     #[test]

@@ -147,9 +147,11 @@ fn check_group_desc(desc: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A command's fields that the server would refuse, said before sending;
-/// `me` is our user id, for commands that cannot be aimed at ourselves.
-pub fn check(cmd: &Command, me: u64) -> Result<(), String> {
+/// A command the server would refuse, said before sending: fields out
+/// of range, commands aimed at ourselves, friend requests to someone we
+/// block.
+pub fn check(cmd: &Command, dir: &Directory) -> Result<(), String> {
+    let me = dir.my_id();
     match cmd {
         Command::Chat { text, .. } | Command::GroupChat { text, .. } => check_text(text),
         Command::CreateGroup { name, desc, .. } => {
@@ -163,6 +165,14 @@ pub fn check(cmd: &Command, me: u64) -> Result<(), String> {
         },
         Command::AddFriend(u) | Command::AcceptFriend(u) if *u == me => {
             Err("you cannot be your own friend".into())
+        }
+        Command::AddFriend(u) | Command::AcceptFriend(u)
+            if dir.blocked.iter().any(|b| b.id == *u) =>
+        {
+            Err(format!(
+                "you block {}: unblock:{u} first",
+                view::someone(dir, *u)
+            ))
         }
         Command::Block(u) if *u == me => Err("you cannot block yourself".into()),
         Command::Kick { group, user } if *user == me => Err(format!(
@@ -425,7 +435,7 @@ mod tests {
                     desc: String::new(),
                     visibility: Visibility::Private,
                 },
-                1
+                &me_1()
             )
             .unwrap_err()
             .contains("65 characters")
@@ -436,12 +446,12 @@ mod tests {
                     group: 3,
                     change: GroupChange::Desc("d".repeat(257)),
                 },
-                1
+                &me_1()
             )
             .unwrap_err()
             .contains("257 characters")
         );
-        assert!(check(&Command::List(1), 1).is_ok());
+        assert!(check(&Command::List(1), &me_1()).is_ok());
     }
 
     #[test]
@@ -613,19 +623,36 @@ mod tests {
         }
     }
 
+    fn me_1() -> Directory {
+        let mut dir = Directory::default();
+        dir.me = Some(User {
+            id: 1,
+            name: "me".into(),
+            online: None,
+        });
+        dir
+    }
+
     #[test]
     fn commands_at_ourselves_are_refused_before_sending() {
         assert_eq!(
-            check(&Command::AddFriend(1), 1).unwrap_err(),
+            check(&Command::AddFriend(1), &me_1()).unwrap_err(),
             "you cannot be your own friend"
         );
-        assert!(check(&Command::AddFriend(2), 1).is_ok());
-        assert!(check(&Command::Block(1), 1).is_err());
+        assert!(check(&Command::AddFriend(2), &me_1()).is_ok());
+        let mut blocking = me_1();
+        blocking.learn(2, "bob");
+        blocking.block(2);
         assert_eq!(
-            check(&Command::Kick { group: 7, user: 1 }, 1).unwrap_err(),
+            check(&Command::AddFriend(2), &blocking).unwrap_err(),
+            "you block bob(2): unblock:2 first"
+        );
+        assert!(check(&Command::Block(1), &me_1()).is_err());
+        assert_eq!(
+            check(&Command::Kick { group: 7, user: 1 }, &me_1()).unwrap_err(),
             "you cannot remove yourself; leave with quitgroup:7"
         );
-        assert!(check(&Command::Transfer { group: 7, user: 1 }, 1).is_err());
+        assert!(check(&Command::Transfer { group: 7, user: 1 }, &me_1()).is_err());
         assert!(
             check(
                 &Command::SetRole {
@@ -633,7 +660,7 @@ mod tests {
                     user: 1,
                     role: Role::Member
                 },
-                1
+                &me_1()
             )
             .is_err()
         );

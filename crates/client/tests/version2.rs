@@ -105,6 +105,10 @@ async fn a_block_ends_the_friendship_and_nothing_reaches_the_blocker() {
     .await;
     b.expect(&format!("alice({alice}) is no longer your friend"))
         .await;
+    // Asking someone you block is said before anything is sent.
+    a.send(&format!("addfriend:{bob}")).await;
+    a.expect(&format!("error: you block bob({bob}): unblock:{bob} first"))
+        .await;
     // Bob learns nothing of the block: his request seems to go out.
     b.send(&format!("addfriend:{alice}")).await;
     b.expect(&format!("friend request sent to alice({alice})"))
@@ -276,6 +280,16 @@ async fn kicks_roles_and_handovers_are_seen_by_those_concerned() {
     assert!(row.trim_end().ends_with("public    admin"), "{row}");
     let (status, out) = a.finish().await;
     assert!(status.success(), "{out}");
+    // Who made a change reads it once, in the answer, not again as news.
+    assert_eq!(out.matches("is now an admin of group").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("is now the creator of group").count(),
+        1,
+        "{out}"
+    );
+    assert!(!out.contains("you are now an admin"), "{out}");
+    let (_, out) = b.finish().await;
+    assert!(!out.contains("by you"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -418,8 +418,10 @@ impl App {
             self.ended_elsewhere(reason);
             return;
         }
-        let line = view::event_line(&self.dir, self.settings.clock, &ev);
-        self.say(line);
+        if !self.jobs.echoed(&ev, self.dir.my_id()) {
+            let line = view::event_line(&self.dir, self.settings.clock, &ev);
+            self.say(line);
+        }
         self.dir.apply_event(&ev);
     }
 

@@ -78,6 +78,12 @@ impl Jobs {
         self.quick_until = None;
     }
 
+    /// Whether `ev` only repeats what the reply to a command on its way
+    /// will say (see [`outcome::echoes`]).
+    pub(super) fn echoed(&self, ev: &chat_proto::Event, me: u64) -> bool {
+        self.info.values().any(|j| outcome::echoes(&j.cmd, ev, me))
+    }
+
     /// Whether a command that ends the session itself is on its way
     /// (`deleteaccount`, `logoutall`).
     pub(super) fn ending_session(&self) -> bool {
@@ -231,7 +237,7 @@ impl App {
             },
             cmd => cmd,
         };
-        if let Err(e) = words::check(&cmd, self.dir.my_id()) {
+        if let Err(e) = words::check(&cmd, &self.dir) {
             self.failed = true;
             self.answer(shown_tag, format!("error: {e}"));
             return None;
