@@ -505,9 +505,11 @@ impl<'a> Frame<'a> {
                 validate::new_password(&new)?;
                 Request::ChangePassword { old, new }
             }
-            Op::DeleteAccount => Request::DeleteAccount {
-                password: req_str(f.password, "password")?,
-            },
+            Op::DeleteAccount => {
+                let password = req_str(f.password, "password")?;
+                validate::password(&password)?;
+                Request::DeleteAccount { password }
+            }
             Op::RemoveFriend => Request::RemoveFriend {
                 user: req_u64(f.user, "user")?,
             },

@@ -38,10 +38,41 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat")]
     pub redis_prefix: String,
 
-    /// Address for the HTTP endpoints /healthz and /metrics (e.g.
-    /// 127.0.0.1:9100). Off when absent.
+    /// Address for the operators' HTTP endpoints /healthz and /metrics
+    /// (e.g. 127.0.0.1:9100), kept apart from the web listener so metrics
+    /// can stay private. Off when absent.
     #[arg(long, env = "CHAT_HTTP")]
     pub http: Option<String>,
+
+    /// Address of the web listener: the web client at `/` and the
+    /// WebSocket transport at `/ws`. An empty value turns it off.
+    #[arg(long, env = "CHAT_WEB", default_value = "127.0.0.1:6080")]
+    pub web: String,
+
+    /// No web listener (the same as `--web ""`).
+    #[arg(long, env = "CHAT_NO_WEB")]
+    pub no_web: bool,
+
+    /// Origins whose pages may open the WebSocket (comma-separated, e.g.
+    /// `https://chat.example.com`). By default only the web listener's
+    /// own origin; requests without an Origin (not from a browser) pass.
+    #[arg(long, env = "CHAT_WEB_ORIGIN", value_delimiter = ',')]
+    pub web_origin: Vec<String>,
+
+    /// Seconds between the server's pings to a quiet WebSocket; one that
+    /// answers nothing for two of them is closed.
+    #[arg(long, env = "CHAT_WS_PING", default_value_t = 30)]
+    pub ws_ping: u64,
+
+    /// TLS certificate chain (PEM). With `--tls-key`, the TCP listener
+    /// speaks TLS and the web listener HTTPS and WSS. SIGHUP reads both
+    /// files again.
+    #[arg(long, env = "CHAT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// TLS private key (PEM), with `--tls-cert`.
+    #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// SQLite durability: `full` fsyncs every commit (survives power
     /// loss), `normal` survives a crash of the server but not of the
@@ -156,6 +187,16 @@ impl Config {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout.max(1))
+    }
+
+    /// The web listener's address, unless it is off.
+    pub fn web_addr(&self) -> Option<&str> {
+        let web = self.web.trim();
+        (!self.no_web && !web.is_empty()).then_some(web)
+    }
+
+    pub fn ws_ping(&self) -> Duration {
+        Duration::from_secs(self.ws_ping.max(1))
     }
 
     pub fn frame_timeout(&self) -> Duration {

@@ -20,16 +20,18 @@
 //! - [`cache`]: friend and member lists, invalidated on change.
 //! - [`auth`]: password hashes and tokens.
 //! - [`ids`]: cluster-unique, time-ordered message ids.
-//! - [`http`]: /healthz and /metrics for operators.
+//! - [`admin`]: /healthz and /metrics for operators.
+//! - [`web`]: the web client and the WebSocket transport.
+//! - [`tls`]: certificates for both listeners, reloaded on SIGHUP.
 //! - [`limits`]: per-connection rate limit.
 //! - [`metrics`]: every metric name.
 //! - [`node`]: the shared state handed to every session.
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod cluster;
 pub mod config;
-pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod limits;
@@ -42,6 +44,8 @@ pub mod service;
 pub mod session;
 pub mod store;
 pub mod tcp;
+pub mod tls;
+pub mod web;
 pub mod writer;
 
 pub use config::Config;

@@ -5,9 +5,30 @@ use chatserver::{Config, Server};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain in one line, never a backtrace: start-up
+            // errors are for operators (and never carry a password).
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_target(false)
@@ -19,14 +40,47 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
     let server = Server::bind(config).await?;
+    let web = server.web_url().unwrap_or_else(|| "off".into());
+    let admin = server
+        .http_addr()
+        .map_or_else(|| "off".into(), |a| a.to_string());
     tracing::info!(
         addr = %server.local_addr()?,
+        web = %web,
+        admin = %admin,
+        tls = server.tls().is_some(),
         store = server.store_description(),
         routing = server.routing(),
-        http = ?server.http_addr(),
         "chatserver listening"
     );
+    if let Some(url) = server.web_url() {
+        eprintln!("web client: {url}");
+    }
+    if let Some(tls) = server.tls() {
+        tokio::spawn(reload_on_hangup(tls));
+    }
     server.run(shutdown_signal()).await
+}
+
+/// Reads the certificate again on each SIGHUP.
+async fn reload_on_hangup(tls: std::sync::Arc<chatserver::tls::Tls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!("TLS certificate not reloaded, keeping the old one: {e:#}")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 async fn shutdown_signal() {

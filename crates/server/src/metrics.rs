@@ -2,9 +2,57 @@
 //! prefix, `_total` counters, `_seconds` histograms, no user ids in
 //! labels). Without an installed recorder these calls cost almost nothing.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chat_proto::ErrorCode;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// The process's metrics recorder. The `metrics` facade is process-wide by
+/// design, so this is the one global: nodes in one process share it.
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder (once per process) and gives every
+/// gauge and counter a value, so `/metrics` is complete from the start.
+pub fn install() {
+    let handle = RECORDER.get_or_init(|| {
+        let buckets = [
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5, 5.0,
+        ];
+        let builder = PrometheusBuilder::new().set_buckets(&buckets).ok()?;
+        match builder.install_recorder() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        }
+    });
+    if handle.is_some() {
+        metrics::gauge!("chat_connections").increment(0.0);
+        metrics::gauge!("chat_sessions").increment(0.0);
+        for name in [
+            "chat_connections_total",
+            "chat_messages_stored_total",
+            "chat_messages_delivered_total",
+            "chat_store_write_ops_total",
+            "chat_store_conflicts_total",
+            "chat_bus_received_total",
+            "chat_bus_dropped_total",
+            "chat_bus_outages_total",
+        ] {
+            metrics::counter!(name).increment(0);
+        }
+    }
+}
+
+/// The metrics in the Prometheus text format (after upkeep).
+pub fn render() -> Option<String> {
+    let handle = RECORDER.get()?.as_ref()?;
+    handle.run_upkeep();
+    Some(handle.render())
+}
 
 pub fn connection_opened() {
     metrics::counter!("chat_connections_total").increment(1);

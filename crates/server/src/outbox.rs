@@ -216,16 +216,15 @@ pub enum Next {
 }
 
 impl OutboxReceiver {
-    /// Waits for frames and appends as many as are ready (up to about
-    /// `max` bytes) to `buf`.
-    pub async fn next_batch(&mut self, outbox: &Outbox, buf: &mut Vec<u8>, max: usize) -> Next {
-        let first = loop {
+    /// Waits for the next frame; `Err` says why there is none.
+    async fn first(&mut self, outbox: &Outbox) -> Result<Bytes, Next> {
+        loop {
             if outbox.overflowed.load(Ordering::Acquire) {
-                return Next::Overflowed;
+                return Err(Next::Overflowed);
             }
             match self.rx.try_recv() {
-                Ok(b) => break b,
-                Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
+                Ok(b) => return Ok(b),
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(Next::Closed),
                 Err(mpsc::error::TryRecvError::Empty) => {}
             }
             let notified = outbox.closed_notify.notified();
@@ -234,23 +233,53 @@ impl OutboxReceiver {
             if outbox.is_closed() {
                 // Closed after the queue was seen empty; a push that raced
                 // the close is picked up by the next try_recv.
-                match self.rx.try_recv() {
-                    Ok(b) => break b,
-                    Err(_) => return Next::Closed,
-                }
+                return self.rx.try_recv().map_err(|_| Next::Closed);
             }
             tokio::select! {
-                f = self.rx.recv() => match f {
-                    Some(b) => break b,
-                    None => return Next::Closed,
-                },
+                f = self.rx.recv() => return f.ok_or(Next::Closed),
                 _ = notified => continue,
             }
-        };
-        buf.extend_from_slice(&first);
+        }
+    }
+
+    /// Waits for frames and appends as many as are ready (up to about
+    /// `max` bytes) to `buf`, for a byte stream.
+    pub async fn next_batch(&mut self, outbox: &Outbox, buf: &mut Vec<u8>, max: usize) -> Next {
+        match self.first(outbox).await {
+            Ok(first) => buf.extend_from_slice(&first),
+            Err(why) => return why,
+        }
         while buf.len() < max {
             match self.rx.try_recv() {
                 Ok(b) => buf.extend_from_slice(&b),
+                Err(_) => break,
+            }
+        }
+        Next::Write
+    }
+
+    /// Waits for frames and moves as many as are ready (up to about `max`
+    /// bytes) into `frames`, one item a frame, for a message transport.
+    pub async fn next_frames(
+        &mut self,
+        outbox: &Outbox,
+        frames: &mut Vec<Bytes>,
+        max: usize,
+    ) -> Next {
+        let mut size = match self.first(outbox).await {
+            Ok(first) => {
+                let n = first.len();
+                frames.push(first);
+                n
+            }
+            Err(why) => return why,
+        };
+        while size < max {
+            match self.rx.try_recv() {
+                Ok(b) => {
+                    size += b.len();
+                    frames.push(b);
+                }
                 Err(_) => break,
             }
         }

@@ -1,6 +1,7 @@
-//! The listener: accepts connections up to the limit, runs a session for
-//! each, and shuts down in order: stop accepting, let sessions answer what
-//! they have read, flush the writer, close the store.
+//! The listeners: TCP (plain or TLS) and, beside it, the web listener and
+//! the operators' one. Accepts connections up to the limit, runs a session
+//! for each, and shuts down in order: stop accepting, let sessions answer
+//! what they have read, flush the writer, close the store.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +29,8 @@ use crate::ids::{IdGen, now_ms};
 use crate::node::Node;
 use crate::router::Router;
 use crate::store::{MessageStore, SqlStore, Store, StoreOptions};
+use crate::tls::Tls;
+use crate::web::WebServer;
 use crate::writer::Writer;
 
 /// Users' friend lists and groups' member lists kept in memory.
@@ -37,6 +40,9 @@ const RELATION_CACHE: usize = 200_000;
 pub struct Server {
     listener: TcpListener,
     http: Option<TcpListener>,
+    web: Option<WebServer>,
+    /// The certificate of both listeners, when TLS is on.
+    tls: Option<Arc<Tls>>,
     node: Node,
     store: Arc<SqlStore>,
     writer_task: JoinHandle<()>,
@@ -60,16 +66,19 @@ impl Server {
     /// Opens the store (running migrations), joins the cluster when Redis
     /// is configured, starts the writer and binds the listeners.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        crate::metrics::install();
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key)?)),
+            _ => None,
+        };
         let opts = StoreOptions {
             sqlite_sync: config.sqlite_sync,
             pool_size: config.db_pool,
             ..StoreOptions::default()
         };
-        let store = Arc::new(
-            SqlStore::open(&config.db, &opts)
-                .await
-                .with_context(|| format!("cannot open the store {}", config.db))?,
-        );
+        let store = Arc::new(SqlStore::open(&config.db, &opts).await.with_context(|| {
+            format!("cannot open the store {}", crate::store::redact(&config.db))
+        })?);
         let dyn_store: Arc<dyn Store> = store.clone();
         let owner = owner_name(&config);
         let slot = slots::claim_slot(&*dyn_store, &owner).await?;
@@ -126,10 +135,16 @@ impl Server {
                     .with_context(|| format!("cannot listen on {a} for http"))?,
             ),
         };
+        let web = match config.web_addr() {
+            None => None,
+            Some(a) => Some(WebServer::bind(a, tls.clone()).await?),
+        };
         let node = Node::new(config, dyn_store, router, writer, passwords, dummy_hash);
         Ok(Server {
             listener,
             http,
+            web,
+            tls,
             node,
             store,
             writer_task,
@@ -143,6 +158,21 @@ impl Server {
     /// Where the server listens.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where the web listener listens, when enabled.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().and_then(|w| w.local_addr().ok())
+    }
+
+    /// The web client's address, to open in a browser.
+    pub fn web_url(&self) -> Option<String> {
+        self.web.as_ref().and_then(WebServer::url)
+    }
+
+    /// The certificate holder, to reload on SIGHUP (when TLS is on).
+    pub fn tls(&self) -> Option<Arc<Tls>> {
+        self.tls.clone()
     }
 
     /// Where the HTTP endpoints listen, when enabled.
@@ -165,6 +195,8 @@ impl Server {
         let Server {
             listener,
             http,
+            web,
+            tls,
             node,
             store,
             writer_task,
@@ -179,8 +211,11 @@ impl Server {
         let housekeeping = tokio::spawn(housekeeping(node.clone(), cancel.clone()));
         tokio::spawn(cluster_events(node.clone(), events, background.clone()));
         if let Some(http) = http {
-            tokio::spawn(crate::http::serve(http, node.clone(), background.clone()));
+            tokio::spawn(crate::admin::serve(http, node.clone(), background.clone()));
         }
+        let web_task = web.map(|web| {
+            tokio::spawn(web.run(node.clone(), slots.clone(), tracker.clone(), cancel.clone()))
+        });
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -190,9 +225,13 @@ impl Server {
                         Ok(permit) => {
                             let node = node.clone();
                             let cancel = cancel.clone();
+                            let tls = tls.clone();
                             tracker.spawn(async move {
                                 crate::metrics::connection_opened();
-                                crate::tcp::serve(node, stream, peer, cancel).await;
+                                match tls {
+                                    None => crate::tcp::serve(node, stream, peer, cancel).await,
+                                    Some(tls) => crate::tcp::serve_tls(node, stream, peer, &tls, cancel).await,
+                                }
                                 crate::metrics::connection_closed();
                                 drop(permit);
                             });
@@ -214,6 +253,9 @@ impl Server {
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         drop(listener);
         cancel.cancel();
+        if let Some(task) = web_task {
+            let _ = task.await;
+        }
         tracker.close();
         let grace = Duration::from_secs(node.config.shutdown_grace);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

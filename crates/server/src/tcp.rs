@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::node::Node;
 use crate::outbox::{Outbox, write_stream};
 use crate::session::{self, Incoming, Input};
+use crate::tls::Tls;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 4 * 1024;
@@ -71,6 +72,32 @@ impl<R: AsyncRead + Unpin + Send> Input for LineInput<R> {
 pub async fn serve(node: Node, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
+    serve_halves(node, rd, wr, peer, shutdown).await
+}
+
+/// Serves one TLS connection: the handshake (bounded in time), then the
+/// same line transport inside it.
+pub async fn serve_tls(
+    node: Node,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: &Tls,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake = tls.acceptor().accept(stream);
+    let stream = match tokio::time::timeout(node.config.frame_timeout(), handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let (rd, wr) = tokio::io::split(stream);
     serve_halves(node, rd, wr, peer, shutdown).await
 }
 

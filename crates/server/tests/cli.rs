@@ -24,6 +24,8 @@ fn command(cwd: &Path) -> Command {
         .env_remove("RUST_LIB_BACKTRACE")
         .env("CHAT_ARGON2_MEMORY_KIB", "1024")
         .env("CHAT_ARGON2_PASSES", "1")
+        // Tests run side by side: each web listener on a port of its own.
+        .env("CHAT_WEB", "127.0.0.1:0")
         .current_dir(cwd)
         .stdin(Stdio::null());
     cmd

@@ -138,16 +138,19 @@ pub fn history_texts(reply: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Writes `frames` in one write, with ids `first_id`, `first_id + 1`, ...
+/// Sends `frames` back to back (one write on a line transport, one message
+/// each on a WebSocket), with ids `first_id`, `first_id + 1`, ...
 pub async fn pipeline(c: &mut TestClient, frames: &[Value], first_id: u64) -> anyhow::Result<()> {
-    let mut buf = Vec::new();
-    for (i, f) in frames.iter().enumerate() {
-        let mut f = f.clone();
-        f["id"] = json!(first_id + i as u64);
-        buf.extend_from_slice(&serde_json::to_vec(&f)?);
-        buf.push(b'\n');
-    }
-    c.send_raw(&buf).await
+    let frames: Vec<Value> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut f = f.clone();
+            f["id"] = json!(first_id + i as u64);
+            f
+        })
+        .collect();
+    c.send_all(&frames).await
 }
 
 /// Reads `n` replies (keeping events aside), checking they answer ids

@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use chatserver::{Config, Server};
 
 pub mod fixture;
+mod link;
+
+pub use link::{Closed, tls_client, tls_stream};
 
 /// Settings for a test node on 127.0.0.1:0 with the given store: every
 /// default as `--help` shows it (no environment variable is read), argon2
@@ -28,6 +30,7 @@ pub fn test_config(db: impl Into<String>) -> Config {
     c.argon2_memory_kib = 1024;
     c.argon2_passes = 1;
     c.sqlite_sync = chatserver::store::SqliteSync::Normal;
+    c.web = "127.0.0.1:0".into();
     c
 }
 
@@ -42,6 +45,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Where /healthz and /metrics answer, when `http` was configured.
     pub http: Option<SocketAddr>,
+    /// The web listener (`/` and `/ws`), unless turned off.
+    pub web: Option<SocketAddr>,
+    /// The certificate holder, when TLS is on.
+    tls: Option<std::sync::Arc<chatserver::tls::Tls>>,
     /// The store URL, to restart a server on the same data.
     pub db: String,
     dir: Option<tempfile::TempDir>,
@@ -72,6 +79,8 @@ impl TestServer {
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         let http = server.http_addr();
+        let web = server.web_addr();
+        let tls = server.tls();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -79,6 +88,8 @@ impl TestServer {
         Ok(TestServer {
             addr,
             http,
+            web,
+            tls,
             db,
             dir: None,
             shutdown: Some(tx),
@@ -98,6 +109,11 @@ impl TestServer {
         Ok(self.dir.take())
     }
 
+    /// Reads the TLS certificate and key again (as SIGHUP does).
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        self.tls.as_ref().context("TLS is off")?.reload()
+    }
+
     /// A new client connected to this server.
     pub async fn client(&self) -> anyhow::Result<TestClient> {
         TestClient::connect(self.addr).await
@@ -115,8 +131,7 @@ impl Drop for TestServer {
 /// A raw protocol client: sends JSON values, reads frames, keeps events
 /// that arrive while it waits for a reply.
 pub struct TestClient {
-    rd: BufReader<OwnedReadHalf>,
-    wr: OwnedWriteHalf,
+    link: link::Link,
     next_id: u64,
     events: VecDeque<Value>,
     /// The user id after [`login`](TestClient::login).
@@ -127,23 +142,90 @@ pub struct TestClient {
 
 impl TestClient {
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<TestClient> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let (rd, wr) = stream.into_split();
-        Ok(TestClient {
-            rd: BufReader::new(rd),
-            wr,
+        Ok(TestClient::over(link::Link::tcp(addr).await?))
+    }
+
+    /// A client over TLS to `addr`, trusting `tls`, for the name `name`.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+        name: &str,
+    ) -> anyhow::Result<TestClient> {
+        Ok(TestClient::over(link::Link::tls(addr, tls, name).await?))
+    }
+
+    /// A client over a WebSocket to `ws://addr/ws`, with `origin` as a
+    /// browser page would send it.
+    pub async fn connect_ws(addr: SocketAddr, origin: Option<&str>) -> anyhow::Result<TestClient> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let url = format!("ws://{addr}/ws");
+        Ok(TestClient::over(
+            link::Link::ws(&url, Box::new(tcp), origin).await?,
+        ))
+    }
+
+    /// A client over a WebSocket inside TLS (`wss://name/ws`).
+    pub async fn connect_wss(
+        addr: SocketAddr,
+        tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+        name: &str,
+    ) -> anyhow::Result<TestClient> {
+        let stream = link::tls_stream(addr, tls, name).await?;
+        let url = format!("wss://{name}/ws");
+        Ok(TestClient::over(
+            link::Link::ws(&url, Box::new(stream), None).await?,
+        ))
+    }
+
+    fn over(link: link::Link) -> TestClient {
+        TestClient {
+            link,
             next_id: 1,
             events: VecDeque::new(),
             user: None,
             token: None,
-        })
+        }
     }
 
-    /// Writes raw bytes.
+    /// Writes raw bytes (over a WebSocket: one message).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.wr.write_all(bytes).await?;
-        Ok(())
+        self.link.send_raw(bytes).await
+    }
+
+    /// Sends frames back to back without waiting for replies: in one
+    /// write on a line transport, one message each on a WebSocket.
+    pub async fn send_all(&mut self, frames: &[Value]) -> anyhow::Result<()> {
+        self.link.send_all(frames).await
+    }
+
+    /// Sends a binary WebSocket message.
+    pub async fn send_binary(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.link.send_binary(bytes).await
+    }
+
+    /// The next line, or how the server closed.
+    async fn read_line(&mut self, within: Duration) -> anyhow::Result<Result<String, Closed>> {
+        tokio::time::timeout(within, self.link.read_line())
+            .await
+            .context("timed out waiting for a frame")?
+    }
+
+    /// Waits until the server closes; returns the frames before and the
+    /// close (with its WebSocket code, if any).
+    pub async fn closed(&mut self) -> anyhow::Result<(Vec<Value>, Closed)> {
+        let mut seen = Vec::new();
+        loop {
+            match self.read_line(WAIT).await {
+                Err(_) => bail!("the server did not close the connection"),
+                Ok(Err(closed)) => return Ok((seen, closed)),
+                Ok(Ok(line)) => {
+                    if let Ok(v) = serde_json::from_str(line.trim_end()) {
+                        seen.push(v);
+                    }
+                }
+            }
+        }
     }
 
     /// Writes a value as one frame, as it is.
@@ -156,13 +238,10 @@ impl TestClient {
     /// Reads the next frame of any kind; `None` when the server closed the
     /// connection.
     pub async fn recv_frame(&mut self) -> anyhow::Result<Option<Value>> {
-        let mut line = String::new();
-        let n = tokio::time::timeout(WAIT, self.rd.read_line(&mut line))
-            .await
-            .context("timed out waiting for a frame")??;
-        if n == 0 {
-            return Ok(None);
-        }
+        let line = match self.read_line(WAIT).await? {
+            Ok(line) => line,
+            Err(_) => return Ok(None),
+        };
         let v: Value = serde_json::from_str(line.trim_end())
             .with_context(|| format!("server sent a line that is not JSON: {line:?}"))?;
         Ok(Some(v))
@@ -246,12 +325,9 @@ impl TestClient {
     pub async fn events_within(&mut self, quiet: Duration) -> anyhow::Result<Vec<Value>> {
         let mut out = self.kept_events();
         loop {
-            let mut line = String::new();
-            match tokio::time::timeout(quiet, self.rd.read_line(&mut line)).await {
-                Err(_) => return Ok(out),
-                Ok(Ok(0)) => return Ok(out),
-                Ok(Ok(_)) => out.push(serde_json::from_str(line.trim_end())?),
-                Ok(Err(e)) => return Err(e.into()),
+            match self.read_line(quiet).await {
+                Err(_) | Ok(Err(_)) => return Ok(out),
+                Ok(Ok(line)) => out.push(serde_json::from_str(line.trim_end())?),
             }
         }
     }
@@ -286,19 +362,7 @@ impl TestClient {
     /// Waits until the server closes the connection, skipping frames.
     /// Returns the frames seen before the close.
     pub async fn until_closed(&mut self) -> anyhow::Result<Vec<Value>> {
-        let mut seen = Vec::new();
-        loop {
-            let mut line = String::new();
-            match tokio::time::timeout(WAIT, self.rd.read_line(&mut line)).await {
-                Err(_) => bail!("the server did not close the connection"),
-                Ok(Ok(0)) | Ok(Err(_)) => return Ok(seen),
-                Ok(Ok(_)) => {
-                    if let Ok(v) = serde_json::from_str(line.trim_end()) {
-                        seen.push(v);
-                    }
-                }
-            }
-        }
+        Ok(self.closed().await?.0)
     }
 }
 
@@ -549,25 +613,60 @@ pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
 /// The project's one nginx config, `deploy/nginx/nginx.conf`.
 pub const NGINX_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx/nginx.conf");
 
+/// The ports an nginx of a test balances: TCP clients on `listen` over the
+/// nodes' `nodes`; browsers on `web_listen` over the nodes' web listeners
+/// `web_nodes`.
+#[derive(Debug, Clone, Default)]
+pub struct NginxPorts {
+    pub listen: u16,
+    pub nodes: Vec<u16>,
+    pub web_listen: u16,
+    pub web_nodes: Vec<u16>,
+}
+
 /// Starts nginx in the foreground on a private prefix `dir`, balancing
-/// 127.0.0.1:`listen` over the `upstreams` ports: the shipped
-/// deploy/nginx config, copied into `dir` with this test's `nodes.conf`
-/// and `listen.conf` beside it.
+/// 127.0.0.1:`listen` over the `upstreams` ports (TCP only).
 pub async fn spawn_nginx(
     nginx: &str,
     dir: &std::path::Path,
     listen: u16,
     upstreams: &[u16],
 ) -> anyhow::Result<Child> {
-    let nodes: String = upstreams
-        .iter()
-        .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
-        .collect();
-    std::fs::write(dir.join("nodes.conf"), nodes)?;
+    let ports = NginxPorts {
+        listen,
+        nodes: upstreams.to_vec(),
+        web_listen: free_port()?,
+        // Nothing listens there: the web side is not used.
+        web_nodes: vec![9],
+    };
+    spawn_nginx_with(nginx, dir, &ports).await
+}
+
+/// Starts nginx in the foreground on a private prefix `dir`: the shipped
+/// deploy/nginx config, copied into `dir` with this test's four include
+/// files beside it.
+pub async fn spawn_nginx_with(
+    nginx: &str,
+    dir: &std::path::Path,
+    ports: &NginxPorts,
+) -> anyhow::Result<Child> {
+    let lines = |ports: &[u16]| -> String {
+        ports
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
+            .collect()
+    };
+    std::fs::write(dir.join("nodes.conf"), lines(&ports.nodes))?;
+    std::fs::write(dir.join("web-nodes.conf"), lines(&ports.web_nodes))?;
     std::fs::write(
         dir.join("listen.conf"),
-        format!("listen 127.0.0.1:{listen};\n"),
+        format!("listen 127.0.0.1:{};\n", ports.listen),
     )?;
+    std::fs::write(
+        dir.join("web-listen.conf"),
+        format!("listen 127.0.0.1:{};\n", ports.web_listen),
+    )?;
+    let listen = ports.listen;
     let path = dir.join("nginx.conf");
     std::fs::copy(NGINX_CONF, &path).context("cannot copy deploy/nginx/nginx.conf")?;
     let child = std::process::Command::new(nginx)
@@ -584,5 +683,6 @@ pub async fn spawn_nginx(
         .context("cannot run nginx")?;
     let child = Child(child);
     wait_port(listen, Duration::from_secs(10)).await?;
+    wait_port(ports.web_listen, Duration::from_secs(10)).await?;
     Ok(child)
 }

@@ -3,11 +3,15 @@
 -- existed carries over: friendships, groups (all public), members (roles
 -- kept: 1 creator, 0 member; 2 is the new admin) whose history window
 -- starts at the group's first message (since_id 0).
-ALTER TABLE users ADD COLUMN deleted_ms BIGINT NULL;
-ALTER TABLE chat_groups ADD COLUMN visibility BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE group_members ADD COLUMN since_id BIGINT NOT NULL DEFAULT 0;
+--
+-- MySQL does not roll back DDL, so every statement here may run again
+-- after an interrupted start (store/sql/migrate.rs then retries the
+-- migration): each says IF NOT EXISTS (MariaDB and TiDB syntax).
+ALTER TABLE users ADD COLUMN IF NOT EXISTS deleted_ms BIGINT NULL;
+ALTER TABLE chat_groups ADD COLUMN IF NOT EXISTS visibility BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE group_members ADD COLUMN IF NOT EXISTS since_id BIGINT NOT NULL DEFAULT 0;
 
-CREATE INDEX tokens_user ON tokens (user_id);
+CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
 
 CREATE TABLE IF NOT EXISTS friend_requests (
     from_id    BIGINT NOT NULL,

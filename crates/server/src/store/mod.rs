@@ -10,7 +10,7 @@
 mod sql;
 mod types;
 
-pub use sql::{SqlStore, SqliteSync, StoreOptions};
+pub use sql::{SqlStore, SqliteSync, StoreOptions, redact};
 pub use types::*;
 
 use async_trait::async_trait;

@@ -71,6 +71,28 @@ pub(super) async fn migrate_mysql(pool: &MySqlPool) -> Result<()> {
             "another node held the migration lock for two minutes".into(),
         ));
     }
+    // A start that died in the middle of a migration left it marked as
+    // failed, with part of its DDL applied (MySQL does not roll DDL
+    // back). Our migrations are written to run again over such a half:
+    // forget the failed attempt and run it again.
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if table.is_some() {
+        let dropped = sqlx::query("DELETE FROM _sqlx_migrations WHERE success = FALSE")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if dropped > 0 {
+            tracing::warn!(
+                migrations = dropped,
+                "an earlier start was interrupted mid-migration; running it again"
+            );
+        }
+    }
     let result = mysql_migrator().run(&mut *conn).await;
     let _ = sqlx::query("SELECT RELEASE_LOCK('chat_migrations')")
         .execute(&mut *conn)

@@ -41,6 +41,7 @@ mod slots;
 mod url;
 
 pub use options::{SqliteSync, StoreOptions};
+pub use url::redact;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -159,9 +160,17 @@ async fn open_sqlite(
         && !dir.as_os_str().is_empty()
     {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            StoreError::Unavailable(format!("cannot create the folder {}: {e}", dir.display()))
         })?;
     }
+    // SQLite says only "unable to open database file"; the OS says why.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open the SQLite file {path}: {e}")))?;
     let connect = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -215,11 +224,32 @@ async fn open_mysql(url: &str, opts: &StoreOptions) -> Result<Pools> {
     let connect = MySqlConnectOptions::from_str(&url)
         .map_err(|e| StoreError::Internal(format!("bad --db URL: {e}")))?
         .charset("utf8mb4");
-    let pool = MySqlPoolOptions::new()
+    let (host, port) = (connect.get_host().to_owned(), connect.get_port());
+    let pool = match MySqlPoolOptions::new()
         .max_connections(opts.pool_size.max(2))
         .acquire_timeout(opts.acquire_timeout)
         .connect_with(connect)
-        .await?;
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            // "pool timed out" hides the cause: ask the network.
+            let reach = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect((host.as_str(), port)),
+            )
+            .await;
+            return Err(match reach {
+                Ok(Err(io)) => {
+                    StoreError::Unavailable(format!("cannot reach MySQL at {host}:{port}: {io}"))
+                }
+                Err(_) => StoreError::Unavailable(format!(
+                    "cannot reach MySQL at {host}:{port}: no answer within 2 s"
+                )),
+                Ok(Ok(_)) => StoreError::from(e),
+            });
+        }
+    };
     migrate::migrate_mysql(&pool).await?;
     Ok(Pools::Mysql(pool))
 }
