@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -53,8 +54,16 @@ pub enum LinkMode {
 /// restore, without touching the service itself (others may share it).
 pub struct FaultProxy {
     pub addr: SocketAddr,
-    mode: watch::Sender<LinkMode>,
+    link: Arc<Link>,
     task: JoinHandle<()>,
+}
+
+/// What the proxy's connections share.
+struct Link {
+    mode: watch::Sender<LinkMode>,
+    /// Bytes that, once seen going to the service, stall and then cut the
+    /// link (see [`FaultProxy::cut_after`]).
+    trigger: Mutex<Option<Vec<u8>>>,
 }
 
 impl FaultProxy {
@@ -62,40 +71,53 @@ impl FaultProxy {
     pub async fn start(target: SocketAddr) -> anyhow::Result<FaultProxy> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (mode, watch) = watch::channel(LinkMode::Open);
+        let link = Arc::new(Link {
+            mode: watch::channel(LinkMode::Open).0,
+            trigger: Mutex::new(None),
+        });
+        let shared = link.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                if *watch.borrow() == LinkMode::Cut {
+                if *shared.mode.borrow() == LinkMode::Cut {
                     drop(client);
                     continue;
                 }
                 let _ = client.set_nodelay(true);
-                tokio::spawn(forward(client, target, watch.clone()));
+                tokio::spawn(forward(client, target, shared.clone()));
             }
         });
-        Ok(FaultProxy { addr, mode, task })
+        Ok(FaultProxy { addr, link, task })
     }
 
     /// Drops every connection and refuses new ones.
     pub fn cut(&self) {
-        self.mode.send_replace(LinkMode::Cut);
+        self.link.mode.send_replace(LinkMode::Cut);
     }
 
     /// Stops forwarding without closing anything.
     pub fn stall(&self) {
-        self.mode.send_replace(LinkMode::Stall);
+        self.link.mode.send_replace(LinkMode::Stall);
     }
 
     /// Forwards again (a stalled connection resumes where it stopped).
     pub fn restore(&self) {
-        self.mode.send_replace(LinkMode::Open);
+        *self.link.trigger.lock().unwrap() = None;
+        self.link.mode.send_replace(LinkMode::Open);
+    }
+
+    /// Arms a one-shot fault: the next time `pattern` goes to the service,
+    /// that chunk is delivered, the link stalls at once (the answer does
+    /// not come back) and is cut 100 ms later. To make a database commit
+    /// whose outcome the client cannot know: `cut_after(b"COMMIT")`.
+    pub fn cut_after(&self, pattern: &[u8]) {
+        *self.link.trigger.lock().unwrap() = Some(pattern.to_vec());
     }
 
     pub fn mode(&self) -> LinkMode {
-        *self.mode.borrow()
+        *self.link.mode.borrow()
     }
 }
 
@@ -103,7 +125,34 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
         // Connections in flight end too.
-        self.mode.send_replace(LinkMode::Cut);
+        self.link.mode.send_replace(LinkMode::Cut);
+    }
+}
+
+impl Link {
+    /// Whether `chunk` (going to the service) fires the armed trigger;
+    /// if so the link stalls now and is cut shortly.
+    fn fires(self: &Arc<Self>, chunk: &[u8]) -> bool {
+        let mut trigger = self.trigger.lock().unwrap();
+        let hit = trigger
+            .as_ref()
+            .is_some_and(|p| !p.is_empty() && chunk.windows(p.len()).any(|w| w == p.as_slice()));
+        if hit {
+            *trigger = None;
+            self.mode.send_replace(LinkMode::Stall);
+            let link = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                link.mode.send_if_modified(|m| {
+                    let stalled = *m == LinkMode::Stall;
+                    if stalled {
+                        *m = LinkMode::Cut;
+                    }
+                    stalled
+                });
+            });
+        }
+        hit
     }
 }
 
@@ -116,9 +165,9 @@ async fn open(watch: &mut watch::Receiver<LinkMode>) -> bool {
     )
 }
 
-async fn forward(client: TcpStream, target: SocketAddr, mut watch: watch::Receiver<LinkMode>) {
+async fn forward(client: TcpStream, target: SocketAddr, link: Arc<Link>) {
     // A connection made during a stall is held until the link opens.
-    if !open(&mut watch).await {
+    if !open(&mut link.mode.subscribe()).await {
         return;
     }
     let Ok(server) = TcpStream::connect(target).await else {
@@ -127,27 +176,32 @@ async fn forward(client: TcpStream, target: SocketAddr, mut watch: watch::Receiv
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let mut cut = watch.clone();
+    let mut cut = link.mode.subscribe();
     tokio::select! {
-        _ = pump(cr, sw, watch.clone()) => {}
-        _ = pump(sr, cw, watch) => {}
+        _ = pump(cr, sw, &link, true) => {}
+        _ = pump(sr, cw, &link, false) => {}
         _ = cut.wait_for(|m| *m == LinkMode::Cut) => {}
     }
 }
 
 /// Copies one direction, holding bytes (and the end of the stream) while
-/// the link is stalled.
-async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    mut watch: watch::Receiver<LinkMode>,
-) {
+/// the link is stalled. `upstream`: towards the service (where the
+/// trigger looks).
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, link: &Arc<Link>, upstream: bool) {
+    let mut watch = link.mode.subscribe();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         if !open(&mut watch).await {
             return;
         }
         let n = from.read(&mut buf).await.unwrap_or(0);
+        // The chunk that fires the trigger goes through; nothing after.
+        if upstream && n > 0 && link.fires(&buf[..n]) {
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+            continue;
+        }
         // What was read while a stall began waits for the link to open;
         // so does the end of the stream.
         if !open(&mut watch).await || n == 0 {
@@ -1268,6 +1322,25 @@ mod tests {
             all.extend_from_slice(&b[..n]);
         }
         assert_eq!(all, b"yo", "the stalled bytes arrive once restored");
+
+        // A trigger: "go" reaches the service, its echo does not come
+        // back, and the link is cut.
+        proxy.cut_after(b"go");
+        s.write_all(b"go").await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(
+            n, 0,
+            "the answer to the trigger never comes; the link is cut"
+        );
+        assert_eq!(proxy.mode(), LinkMode::Cut);
+        proxy.restore();
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(b"go").await.unwrap();
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"go", "restore disarms and reopens");
 
         proxy.cut();
         let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
