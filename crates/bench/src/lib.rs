@@ -9,8 +9,15 @@
 //!
 //! Map:
 //! - [`cli`]: the options and workloads.
-//! - [`runner`]: lays out a workload (who befriends whom, which groups),
-//!   starts the connections and steps the run through its phases.
+//! - [`runner`]: one run, from setup to summary, in terms of the next four.
+//! - [`layout`]: who befriends whom and who is in which group; each
+//!   connection's plan.
+//! - [`fleet`]: starts the connections, waits for their logins, collects
+//!   their reports.
+//! - [`pacing`]: open or closed loop, and the run's clock (warmup,
+//!   measurement, drain).
+//! - [`accounting`]: what each sender owed to whom, lost and unconfirmed
+//!   messages, the summary of a chat workload.
 //! - [`traffic`]: one chat session under load (every workload but
 //!   `login`): pipelined, non-blocking reads and writes, open or closed
 //!   loop, batched acks.
@@ -29,10 +36,14 @@
 //! histograms behind a lock taken a few times a second); no connection
 //! ever waits on a write while data waits to be read.
 
+pub mod accounting;
 pub mod cli;
 pub mod conn;
+pub mod fleet;
+pub mod layout;
 pub mod ledger;
 pub mod login;
+pub mod pacing;
 pub mod report;
 pub mod runner;
 pub mod setup;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cli::Opts;
+use crate::pacing::Window;
 use crate::stats::{Counts, Kind, Percentiles, Phase, Shared, human_micros};
 
 /// Everything a run measured.
@@ -119,6 +121,51 @@ fn line_of(p: &Percentiles) -> String {
 }
 
 impl Summary {
+    /// A run of `opts` that sent nothing: what every workload reports
+    /// (errors, reply latencies, CPU), the rest zero or absent.
+    pub fn new(opts: &Opts, shared: &Shared, window: &Window) -> Summary {
+        Summary {
+            workload: opts.workload.name(),
+            addr: opts.addr.clone(),
+            addr2: None,
+            connections: 0,
+            senders: 0,
+            mode: "none",
+            window: None,
+            rate: None,
+            text_bytes: opts.text_bytes,
+            group_size: None,
+            warmup_s: opts.warmup,
+            measured_s: window.measured_s,
+            sent: 0,
+            sent_per_s: 0.0,
+            delivered: 0,
+            delivered_per_s: 0.0,
+            latency_us: None,
+            send_lag_us: None,
+            reply_latency_us: reply_percentiles(shared, Phase::Measure),
+            errors: shared.failures().into_iter().collect(),
+            error_samples: shared.error_samples(),
+            lost: 0,
+            duplicates: 0,
+            unconfirmed: 0,
+            stale: 0,
+            total_sent: 0,
+            total_ok: 0,
+            total_delivered: 0,
+            drain_s: 0.0,
+            drain_complete: true,
+            logins: None,
+            logins_per_s: None,
+            server_rss_before_kib: None,
+            server_rss_after_kib: None,
+            server_rss_per_session_bytes: None,
+            bench_cpu_cores: window.bench_cpu,
+            server_cpu_cores: window.server_cpu,
+            bench_peak_rss_kib: crate::sys::own_peak_rss_kib(),
+        }
+    }
+
     /// The summary for people.
     pub fn human(&self) -> String {
         let mut s = String::new();
@@ -340,19 +387,18 @@ mod tests {
     use super::*;
 
     fn summary() -> Summary {
+        use clap::Parser;
+        let opts = Opts::parse_from(["chatbench", "one-to-one", "--addr", "127.0.0.1:6000"]);
+        let window = Window {
+            measured_s: 10.0,
+            bench_cpu: 0.5,
+            server_cpu: Some(1.4),
+        };
         Summary {
-            workload: "one-to-one",
-            addr: "127.0.0.1:6000".into(),
-            addr2: None,
             connections: 200,
             senders: 200,
             mode: "closed",
             window: Some(8),
-            rate: None,
-            text_bytes: 64,
-            group_size: None,
-            warmup_s: 2.0,
-            measured_s: 10.0,
             sent: 1_000_000,
             sent_per_s: 100_000.0,
             delivered: 999_000,
@@ -366,27 +412,14 @@ mod tests {
                 p999: 9_000,
                 max: 20_000,
             }),
-            send_lag_us: None,
-            reply_latency_us: BTreeMap::new(),
             errors: BTreeMap::from([("rate_limited", 3)]),
             error_samples: vec!["chat failed: rate_limited: slow down".into()],
-            lost: 0,
-            duplicates: 0,
-            unconfirmed: 0,
-            stale: 0,
             total_sent: 1_200_000,
             total_ok: 1_200_000,
             total_delivered: 1_200_000,
             drain_s: 0.1,
-            drain_complete: true,
-            logins: None,
-            logins_per_s: None,
-            server_rss_before_kib: None,
-            server_rss_after_kib: None,
-            server_rss_per_session_bytes: None,
-            bench_cpu_cores: 0.5,
-            server_cpu_cores: Some(1.4),
             bench_peak_rss_kib: None,
+            ..Summary::new(&opts, &Shared::new(), &window)
         }
     }
 
