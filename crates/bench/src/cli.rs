@@ -21,6 +21,14 @@ pub struct Opts {
     #[arg(value_enum)]
     pub workload: Workload,
 
+    /// `relay`: the address to listen on.
+    #[arg(default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// `relay`: the port to listen on (0: any free one).
+    #[arg(default_value_t = 6100)]
+    pub port: u16,
+
     /// Server to connect to (senders, in `cross-node`).
     #[arg(long, default_value = "127.0.0.1:6000")]
     pub addr: String,
@@ -103,9 +111,10 @@ pub struct Opts {
     #[arg(long, default_value = "chat:70,group:20,history:5,sync:5")]
     pub mix: Mix,
 
-    /// Worker threads of the bench (1 leaves the other core to the server).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Worker threads of the bench (1 leaves the other core to the server)
+    /// [default: 1; `relay`: one per core, as the server].
+    #[arg(long)]
+    pub threads: Option<usize>,
 
     /// Connections used to register users and set up friends and groups.
     #[arg(long, default_value_t = 16)]
@@ -142,6 +151,9 @@ pub enum Workload {
     CrossNode,
     /// Chat, group chat, history and sync, mixed by `--mix`.
     Mixed,
+    /// Not a workload: serve the in-memory relay on HOST PORT, the
+    /// machine's ceiling to compare the server with.
+    Relay,
 }
 
 impl Workload {
@@ -153,6 +165,7 @@ impl Workload {
             Workload::Login => "login",
             Workload::CrossNode => "cross-node",
             Workload::Mixed => "mixed",
+            Workload::Relay => "relay",
         }
     }
 }
@@ -285,7 +298,13 @@ impl Opts {
                 "--rate must be above 0 messages per second"
             );
         }
-        ensure!(self.threads >= 1, "--threads must be at least 1");
+        ensure!(self.threads != Some(0), "--threads must be at least 1");
+        if self.workload != Workload::Relay {
+            ensure!(
+                self.host == "127.0.0.1" && self.port == 6100,
+                "only `relay` takes HOST and PORT (the server is --addr)"
+            );
+        }
         ensure!(
             self.setup_connections >= 1 && self.login_concurrency >= 1,
             "--setup-connections and --login-concurrency must be at least 1"
@@ -310,6 +329,7 @@ impl Opts {
                     "--connections must be at least 1"
                 );
             }
+            Workload::Relay => {}
         }
         if self.workload == Workload::Mixed {
             ensure!(self.group_size() >= 2, "--group-size must be at least 2");
@@ -391,12 +411,25 @@ mod tests {
             ("login", Workload::Login),
             ("cross-node", Workload::CrossNode),
             ("mixed", Workload::Mixed),
+            ("relay", Workload::Relay),
         ] {
             assert_eq!(parse(&[name]).workload, w);
             assert_eq!(w.name(), name);
         }
         // --connections stands in for pairs.
         assert_eq!(parse(&["one-to-one", "--connections", "9"]).pair_count(), 5);
+    }
+
+    #[test]
+    fn relay_takes_host_and_port() {
+        let o = parse(&["relay"]);
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 6100));
+        o.check().unwrap();
+        let o = parse(&["relay", "0.0.0.0", "7000", "--threads", "2"]);
+        assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 7000));
+        assert_eq!(o.threads, Some(2));
+        assert!(parse(&["one-to-one", "10.0.0.1"]).check().is_err());
+        assert!(Opts::try_parse_from(["chatbench", "relay", "h", "notaport"]).is_err());
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Layout {
                     groups,
                 }
             }
-            Workload::Idle | Workload::Login => Layout {
+            Workload::Idle | Workload::Login | Workload::Relay => Layout {
                 users: opts.connection_count(),
                 pairs: Vec::new(),
                 groups: Vec::new(),

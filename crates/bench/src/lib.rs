@@ -31,6 +31,8 @@
 //! - [`ledger`]: lost and duplicate accounting (bit sets per sender).
 //! - [`report`]: the summary (human and JSON) and the progress line.
 //! - [`sys`]: /proc readings (RSS, CPU) and the file-descriptor limit.
+//! - [`relay`]: `chatbench relay`, the in-memory chat path that gives
+//!   the machine's ceiling for the same workloads.
 //!
 //! Invariants: connections share nothing but [`stats::Shared`] (atomics and
 //! histograms behind a lock taken a few times a second); no connection
@@ -44,6 +46,7 @@ pub mod layout;
 pub mod ledger;
 pub mod login;
 pub mod pacing;
+pub mod relay;
 pub mod report;
 pub mod runner;
 pub mod setup;

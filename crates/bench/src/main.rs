@@ -2,23 +2,34 @@
 //! server and prints what it measured (see `chatbench --help`).
 
 use anyhow::Context;
-use chatbench::Opts;
+use chatbench::{Opts, Workload};
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
     opts.check()?;
-    let runtime = if opts.threads == 1 {
+    let relay = opts.workload == Workload::Relay;
+    let threads = opts.threads.unwrap_or_else(|| {
+        if relay {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        }
+    });
+    let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(opts.threads)
+            .worker_threads(threads)
             .enable_all()
             .build()
     }
     .context("cannot start the async runtime")?;
+    if relay {
+        return runtime.block_on(chatbench::relay::main(&opts.host, opts.port));
+    }
     let json = opts.json;
     let summary = runtime.block_on(chatbench::run(opts))?;
     if json {

@@ -27,6 +27,10 @@ use crate::traffic::{Plan, Settings};
 /// Runs the workload `opts` describes and returns what it measured.
 pub async fn run(opts: Opts) -> anyhow::Result<Summary> {
     opts.check()?;
+    anyhow::ensure!(
+        opts.workload != Workload::Relay,
+        "`relay` is a server, not a workload: run it with `chatbench relay`"
+    );
     let dialer = Arc::new(Dialer::new(&opts.addr, opts.source_ips).await?);
     let dialer2 = match &opts.addr2 {
         Some(a) => Some(Arc::new(Dialer::new(a, opts.source_ips).await?)),
