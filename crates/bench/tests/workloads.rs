@@ -2,9 +2,11 @@
 //! server started in this process, and checks what a bench user relies
 //! on: messages were delivered, none lost, none twice.
 
+mod common;
+
 use chat_testkit::TestServer;
-use chatbench::{Opts, Summary, run};
-use clap::Parser;
+use chatbench::Summary;
+use common::assert_clean;
 
 async fn server() -> TestServer {
     TestServer::start_with(|c| {
@@ -16,34 +18,7 @@ async fn server() -> TestServer {
 }
 
 async fn bench(server: &TestServer, args: &[&str]) -> Summary {
-    let addr = server.addr.to_string();
-    let mut all = vec![
-        "chatbench",
-        "--addr",
-        &addr,
-        "--quiet",
-        "--warmup",
-        "0.2",
-        "--duration",
-        "1",
-        "--setup-connections",
-        "2",
-    ];
-    all.extend_from_slice(args);
-    let opts = Opts::try_parse_from(all).expect("arguments parse");
-    run(opts).await.expect("the workload runs")
-}
-
-fn assert_clean(s: &Summary) {
-    assert!(s.delivered > 0, "nothing delivered: {s:#?}");
-    assert_eq!(s.lost, 0, "{s:#?}");
-    assert_eq!(s.duplicates, 0, "{s:#?}");
-    assert_eq!(s.unconfirmed, 0, "{s:#?}");
-    assert!(s.errors.is_empty(), "{s:#?}");
-    assert!(s.drain_complete, "{s:#?}");
-    assert_eq!(s.total_ok, s.total_sent, "{s:#?}");
-    let p = s.latency_us.expect("latency measured");
-    assert!(p.count > 0 && p.p50 <= p.p99 && p.p99 <= p.max, "{p:?}");
+    common::bench_at(&server.addr.to_string(), args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
