@@ -126,7 +126,32 @@ pub struct Opts {
 
     /// Password of the users the bench registers.
     #[arg(long, default_value = "bench-password")]
-    pub password: String,
+    pub user_password: String,
+
+    /// `login`: log in by password instead of by token: register
+    /// `--users` users, then log each in once, `--connections` at a time,
+    /// and report the server's memory before, at the end of the burst and
+    /// `--settle` seconds after (with `--server-pid`). `--warmup` and
+    /// `--duration` do not apply: the burst lasts as long as it lasts.
+    #[arg(long)]
+    pub password: bool,
+
+    /// `login --password`: users registered and logged in, once each.
+    #[arg(long, default_value_t = 1000)]
+    pub users: usize,
+
+    /// `login --password`: seconds after the burst to read the server's
+    /// memory again.
+    #[arg(long, default_value_t = 10.0)]
+    pub settle: f64,
+
+    /// Run the same workload first against a relay (`relay`: start
+    /// `chatbench relay` on a free loopback port for the run; or the
+    /// HOST:PORT of one already running), then against `--addr`, and
+    /// report the server's figures as a ratio of the relay's. The relay
+    /// gets fresh users (`--users-file` is for the server only).
+    #[arg(long, value_name = "relay|HOST:PORT")]
+    pub baseline: Option<String>,
 
     /// No progress line on stderr.
     #[arg(long, short)]
@@ -244,6 +269,12 @@ impl Opts {
             .unwrap_or(100)
     }
 
+    /// Users the run needs besides those of the layout: `login
+    /// --password` logs in `--users` users.
+    pub fn login_users(&self) -> Option<usize> {
+        (self.workload == Workload::Login && self.password).then_some(self.users)
+    }
+
     /// Connections of `idle` and `login`.
     pub fn connection_count(&self) -> usize {
         self.connections.unwrap_or(match self.workload {
@@ -277,6 +308,7 @@ impl Opts {
             ("duration", self.duration),
             ("warmup", self.warmup),
             ("drain", self.drain),
+            ("settle", self.settle),
         ] {
             ensure!(
                 v.is_finite() && (0.0..=86_400.0).contains(&v),
@@ -334,6 +366,17 @@ impl Opts {
         if self.workload == Workload::Mixed {
             ensure!(self.group_size() >= 2, "--group-size must be at least 2");
         }
+        ensure!(
+            !self.password || self.workload == Workload::Login,
+            "--password goes with `login` (password logins)"
+        );
+        if self.password {
+            ensure!(self.users >= 1, "--users must be at least 1");
+        }
+        ensure!(
+            self.baseline.is_none() || self.workload != Workload::Relay,
+            "--baseline compares a workload; `relay` is the baseline itself"
+        );
         if self.workload == Workload::CrossNode && self.addr2.is_none() {
             bail!("cross-node needs --addr2 (the server the receivers connect to)");
         }
@@ -418,6 +461,26 @@ mod tests {
         }
         // --connections stands in for pairs.
         assert_eq!(parse(&["one-to-one", "--connections", "9"]).pair_count(), 5);
+    }
+
+    #[test]
+    fn password_logins_and_baseline() {
+        let o = parse(&["login", "--password", "--users", "50", "--settle", "0"]);
+        assert!(o.password);
+        assert_eq!(o.login_users(), Some(50));
+        assert_eq!(o.user_password, "bench-password");
+        o.check().unwrap();
+        assert_eq!(parse(&["login"]).login_users(), None);
+        assert!(parse(&["one-to-one", "--password"]).check().is_err());
+        assert!(
+            parse(&["login", "--password", "--users", "0"])
+                .check()
+                .is_err()
+        );
+        let o = parse(&["one-to-one", "--baseline", "relay"]);
+        assert_eq!(o.baseline.as_deref(), Some("relay"));
+        o.check().unwrap();
+        assert!(parse(&["relay", "--baseline", "relay"]).check().is_err());
     }
 
     #[test]

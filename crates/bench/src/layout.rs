@@ -59,7 +59,7 @@ impl Layout {
                 }
             }
             Workload::Idle | Workload::Login | Workload::Relay => Layout {
-                users: opts.connection_count(),
+                users: opts.login_users().unwrap_or(opts.connection_count()),
                 pairs: Vec::new(),
                 groups: Vec::new(),
             },

@@ -7,6 +7,8 @@
 //! [`crate::accounting`] (what was owed, what arrived, the summary).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::oneshot;
@@ -17,11 +19,11 @@ use crate::cli::{Opts, Workload};
 use crate::conn::Dialer;
 use crate::fleet::{FINISH_GRACE, Fleet, collect};
 use crate::layout::Layout;
-use crate::pacing::{self, pace};
+use crate::pacing::{self, CpuMark, Window, pace};
 use crate::report::{Show, Summary};
 use crate::setup::{self, UserRec};
 use crate::stats::{Kind, Phase, Shared};
-use crate::sys;
+use crate::sys::{self, ServerMark};
 use crate::traffic::{Plan, Settings};
 
 /// Runs the workload `opts` describes and returns what it measured.
@@ -49,7 +51,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<Summary> {
         &dialer,
         opts.users_file.as_deref(),
         layout.users,
-        &opts.password,
+        &opts.user_password,
         opts.setup_connections,
         opts.quiet,
     )
@@ -144,7 +146,7 @@ async fn drive_sessions(
     let mut rss_after = None;
     if let Some(pid) = idle_pid {
         // Let the server settle (login replies, presence) before reading.
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         rss_after = sys::rss_kib(pid);
     }
     let show = if idle {
@@ -163,8 +165,10 @@ async fn drive_sessions(
         Some(_) => Some(&mut sample_rss),
         None => None,
     };
+    let server = opts.server_pid.map(ServerMark::now);
     let window = pacing::warmup_and_measure(&shared, opts, sampler).await;
     let drained = pacing::drain(&shared, opts.drain()).await;
+    let server = server.map(|m| m.until_now(shared.total().delivered));
     let reports = fleet.finish().await;
     if let Some(p) = progress {
         let _ = p.send(());
@@ -180,7 +184,10 @@ async fn drive_sessions(
         rss_before,
         rss_after,
     };
-    Ok(accounting::summary(opts, &shared, &run))
+    Ok(Summary {
+        server,
+        ..accounting::summary(opts, &shared, &run)
+    })
 }
 
 async fn run_login(
@@ -189,6 +196,51 @@ async fn run_login(
     users: Vec<UserRec>,
 ) -> anyhow::Result<Summary> {
     let shared = Arc::new(Shared::new());
+    let server = opts.server_pid.map(ServerMark::now);
+    let progress = start_progress(opts, &shared, Show::Logins);
+    let (workers, window, drain_s) = if opts.password {
+        password_burst(opts, dialer, users, &shared).await
+    } else {
+        token_storm(opts, dialer, users, &shared).await
+    };
+    let mut server = server.map(|m| m.until_now(0));
+    if let (true, Some(u), Some(pid)) = (opts.password, server.as_mut(), opts.server_pid) {
+        // What the server keeps, or gives back, once the hashing is over.
+        tokio::time::sleep(Duration::from_secs_f64(opts.settle)).await;
+        u.rss_after_kib = sys::rss_kib(pid);
+        u.rss_after_s = Some(opts.settle);
+        u.rss_peak_kib = sys::peak_rss_kib(pid);
+    }
+    shared.set_phase(Phase::Done);
+    if let Some(p) = progress {
+        let _ = p.send(());
+    }
+    let m = shared.counts(Phase::Measure);
+    let mut summary = Summary::new(opts, &shared, &window);
+    summary
+        .reply_latency_us
+        .retain(|k, _| *k == Kind::Login.name());
+    Ok(Summary {
+        connections: workers,
+        warmup_s: if opts.password { 0.0 } else { opts.warmup },
+        drain_s,
+        logins: Some(m.logins),
+        logins_per_s: Some(m.logins as f64 / window.measured_s),
+        login_by: Some(if opts.password { "password" } else { "token" }),
+        server,
+        ..summary
+    })
+}
+
+/// The reconnect storm: every user logs in by token again and again
+/// through warmup and the measured window. Returns the workers, the
+/// window and how long they took to stop.
+async fn token_storm(
+    opts: &Opts,
+    dialer: Arc<Dialer>,
+    users: Vec<UserRec>,
+    shared: &Arc<Shared>,
+) -> (usize, Window, f64) {
     let workers = users.len();
     let tasks: Vec<JoinHandle<Option<()>>> = users
         .into_iter()
@@ -201,24 +253,50 @@ async fn run_login(
             })
         })
         .collect();
-    let progress = start_progress(opts, &shared, Show::Logins);
-    let window = pacing::warmup_and_measure(&shared, opts, None).await;
-    let drain_start = std::time::Instant::now();
+    let window = pacing::warmup_and_measure(shared, opts, None).await;
+    let drain_start = Instant::now();
     collect(tasks, FINISH_GRACE).await;
-    shared.set_phase(Phase::Done);
-    if let Some(p) = progress {
-        let _ = p.send(());
-    }
-    let m = shared.counts(Phase::Measure);
-    let mut summary = Summary::new(opts, &shared, &window);
-    summary
-        .reply_latency_us
-        .retain(|k, _| *k == Kind::Login.name());
-    Ok(Summary {
-        connections: workers,
-        drain_s: drain_start.elapsed().as_secs_f64(),
-        logins: Some(m.logins),
-        logins_per_s: Some(m.logins as f64 / window.measured_s),
-        ..summary
-    })
+    (workers, window, drain_start.elapsed().as_secs_f64())
+}
+
+/// The password burst: each user logs in once by password, `--connections`
+/// at a time; the measured window is the whole burst.
+async fn password_burst(
+    opts: &Opts,
+    dialer: Arc<Dialer>,
+    users: Vec<UserRec>,
+    shared: &Arc<Shared>,
+) -> (usize, Window, f64) {
+    let workers = opts.connection_count().min(users.len());
+    let users = Arc::new(users);
+    let next = Arc::new(AtomicUsize::new(0));
+    let password: Arc<str> = opts.user_password.as_str().into();
+    shared.set_phase(Phase::Measure);
+    let mark = CpuMark::now(opts.server_pid);
+    let tasks: Vec<JoinHandle<Option<()>>> = (0..workers)
+        .map(|_| {
+            let worker = crate::login::password_worker(
+                next.clone(),
+                users.clone(),
+                password.clone(),
+                dialer.clone(),
+                shared.clone(),
+            );
+            tokio::spawn(async move {
+                worker.await;
+                Some(())
+            })
+        })
+        .collect();
+    // Each attempt has its own time limit, so the burst ends by itself.
+    collect(tasks, Duration::from_secs(86_400)).await;
+    shared.set_phase(Phase::Drain);
+    let end = CpuMark::now(opts.server_pid);
+    let (bench_cpu, server_cpu) = mark.cores_until(&end);
+    let window = Window {
+        measured_s: end.at.duration_since(mark.at).as_secs_f64(),
+        bench_cpu,
+        server_cpu,
+    };
+    (workers, window, 0.0)
 }

@@ -91,3 +91,52 @@ async fn idle_and_login() {
     assert!(s.errors.is_empty(), "{s:#?}");
     assert!(s.reply_latency_us.contains_key("login"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_logins_and_the_servers_memory_and_disk() {
+    let server = server().await;
+    // The server runs in this process, so its readings are this process's.
+    let pid = std::process::id().to_string();
+    let s = bench(
+        &server,
+        &[
+            "login",
+            "--password",
+            "--users",
+            "6",
+            "--connections",
+            "3",
+            "--settle",
+            "0.1",
+            "--server-pid",
+            &pid,
+        ],
+    )
+    .await;
+    assert_eq!(s.logins, Some(6), "{s:#?}");
+    assert!(s.errors.is_empty(), "{s:#?}");
+    assert_eq!((s.login_by, s.connections), (Some("password"), 3));
+    assert_eq!(s.reply_latency_us["login"].count, 6);
+    let u = s.server.expect("server readings");
+    assert!(
+        u.rss_start_kib.is_some() && u.rss_end_kib.is_some(),
+        "{u:?}"
+    );
+    assert_eq!(u.rss_after_s, Some(0.1));
+    assert!(
+        u.rss_after_kib.is_some() && u.rss_peak_kib.is_some(),
+        "{u:?}"
+    );
+
+    let s = bench(
+        &server,
+        &["one-to-one", "--pairs", "2", "--server-pid", &pid],
+    )
+    .await;
+    assert_clean(&s);
+    let u = s.server.expect("server readings");
+    assert!(u.rss_end_kib.is_some(), "{u:?}");
+    // Every message was stored before its ok: the SQLite file grew.
+    assert!(u.disk_write_bytes.unwrap() > 0, "{u:?}");
+    assert!(u.disk_bytes_per_delivery.unwrap() > 0.0, "{u:?}");
+}
