@@ -98,6 +98,22 @@ impl Fleet {
     }
 }
 
+/// Spawns each of `workers`, to [`collect`] them later.
+pub fn spawn_all<F>(workers: impl IntoIterator<Item = F>) -> Vec<JoinHandle<Option<()>>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    workers
+        .into_iter()
+        .map(|w| {
+            tokio::spawn(async move {
+                w.await;
+                Some(())
+            })
+        })
+        .collect()
+}
+
 /// Waits up to `grace` in all for `tasks`; returns what those that
 /// finished handed back, and how many did not (aborted, failed or
 /// returned nothing).

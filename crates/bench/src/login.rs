@@ -15,7 +15,10 @@ use anyhow::Context;
 use chat_proto::{Credential, ErrorCode, LineDecoder, Request, RequestFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::cli::Opts;
 use crate::conn::Dialer;
+use crate::fleet::{FINISH_GRACE, collect, spawn_all};
+use crate::pacing::{self, CpuMark, Window};
 use crate::setup::UserRec;
 use crate::stats::{Failure, Kind, Phase, Shared, Tally};
 use crate::wire::{Incoming, encode_into};
@@ -78,6 +81,83 @@ pub async fn worker(
         }
     }
     tally.switch(&shared, Phase::Done);
+}
+
+/// The workers of a `login` run.
+pub struct Logins<'a> {
+    pub opts: &'a Opts,
+    pub dialer: Arc<Dialer>,
+    pub users: Vec<UserRec>,
+    pub shared: &'a Arc<Shared>,
+}
+
+/// How a `login` run went.
+pub struct Ran {
+    pub workers: usize,
+    pub window: Window,
+    /// Seconds the workers took to stop after the window.
+    pub drain_s: f64,
+}
+
+impl Logins<'_> {
+    /// The storm, or with `--password` the burst.
+    pub async fn run(self) -> Ran {
+        if self.opts.password {
+            self.burst().await
+        } else {
+            self.storm().await
+        }
+    }
+
+    /// The reconnect storm: every user logs in by token again and again
+    /// through warmup and the measured window.
+    async fn storm(self) -> Ran {
+        let (dialer, shared) = (self.dialer, self.shared);
+        let workers = self.users.len();
+        let tasks = spawn_all(
+            self.users
+                .into_iter()
+                .enumerate()
+                .map(|(i, u)| worker(i, workers, u, dialer.clone(), shared.clone())),
+        );
+        let window = pacing::warmup_and_measure(shared, self.opts, None).await;
+        let drain_start = Instant::now();
+        collect(tasks, FINISH_GRACE).await;
+        Ran {
+            workers,
+            window,
+            drain_s: drain_start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The password burst: each user logs in once by password,
+    /// `--connections` at a time; the measured window is the whole burst.
+    async fn burst(self) -> Ran {
+        let opts = self.opts;
+        let workers = opts.connection_count().min(self.users.len());
+        let users = Arc::new(self.users);
+        let next = Arc::new(AtomicUsize::new(0));
+        let password: Arc<str> = opts.user_password.as_str().into();
+        self.shared.set_phase(Phase::Measure);
+        let mark = CpuMark::now(opts.server_pid);
+        let tasks = spawn_all((0..workers).map(|_| {
+            password_worker(
+                next.clone(),
+                users.clone(),
+                password.clone(),
+                self.dialer.clone(),
+                self.shared.clone(),
+            )
+        }));
+        // Each attempt has its own time limit, so the burst ends by itself.
+        collect(tasks, Duration::from_secs(86_400)).await;
+        self.shared.set_phase(Phase::Drain);
+        Ran {
+            workers,
+            window: mark.window_until(&CpuMark::now(opts.server_pid)),
+            drain_s: 0.0,
+        }
+    }
 }
 
 /// Logs in by password, once each, the users of `users` that no other

@@ -45,6 +45,16 @@ impl CpuMark {
         }
     }
 
+    /// The window from `self` to `end`.
+    pub fn window_until(&self, end: &CpuMark) -> Window {
+        let (bench_cpu, server_cpu) = self.cores_until(end);
+        Window {
+            measured_s: end.at.duration_since(self.at).as_secs_f64(),
+            bench_cpu,
+            server_cpu,
+        }
+    }
+
     /// Cores used since `self`: (bench, server).
     pub fn cores_until(&self, end: &CpuMark) -> (f64, Option<f64>) {
         let wall = end.at.duration_since(self.at).as_secs_f64().max(1e-3);
@@ -93,13 +103,7 @@ pub async fn warmup_and_measure(
         None => tokio::time::sleep_until(measure_end.into()).await,
     }
     shared.set_phase(Phase::Drain);
-    let end = CpuMark::now(opts.server_pid);
-    let (bench_cpu, server_cpu) = mark.cores_until(&end);
-    Window {
-        measured_s: end.at.duration_since(mark.at).as_secs_f64(),
-        bench_cpu,
-        server_cpu,
-    }
+    mark.window_until(&CpuMark::now(opts.server_pid))
 }
 
 /// Whether every reply and every delivery owed so far has arrived.

@@ -7,19 +7,18 @@
 //! [`crate::accounting`] (what was owed, what arrived, the summary).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::accounting::{self, Owed, Sessions};
 use crate::cli::{Opts, Workload};
 use crate::conn::Dialer;
-use crate::fleet::{FINISH_GRACE, Fleet, collect};
+use crate::fleet::Fleet;
 use crate::layout::Layout;
-use crate::pacing::{self, CpuMark, Window, pace};
+use crate::login::Logins;
+use crate::pacing::{self, pace};
 use crate::report::{Show, Summary};
 use crate::setup::{self, UserRec};
 use crate::stats::{Kind, Phase, Shared};
@@ -198,11 +197,15 @@ async fn run_login(
     let shared = Arc::new(Shared::new());
     let server = opts.server_pid.map(ServerMark::now);
     let progress = start_progress(opts, &shared, Show::Logins);
-    let (workers, window, drain_s) = if opts.password {
-        password_burst(opts, dialer, users, &shared).await
-    } else {
-        token_storm(opts, dialer, users, &shared).await
-    };
+    let ran = Logins {
+        opts,
+        dialer,
+        users,
+        shared: &shared,
+    }
+    .run()
+    .await;
+    let window = ran.window;
     let mut server = server.map(|m| m.until_now(0));
     if let (true, Some(u), Some(pid)) = (opts.password, server.as_mut(), opts.server_pid) {
         // What the server keeps, or gives back, once the hashing is over.
@@ -221,82 +224,13 @@ async fn run_login(
         .reply_latency_us
         .retain(|k, _| *k == Kind::Login.name());
     Ok(Summary {
-        connections: workers,
+        connections: ran.workers,
         warmup_s: if opts.password { 0.0 } else { opts.warmup },
-        drain_s,
+        drain_s: ran.drain_s,
         logins: Some(m.logins),
         logins_per_s: Some(m.logins as f64 / window.measured_s),
         login_by: Some(if opts.password { "password" } else { "token" }),
         server,
         ..summary
     })
-}
-
-/// The reconnect storm: every user logs in by token again and again
-/// through warmup and the measured window. Returns the workers, the
-/// window and how long they took to stop.
-async fn token_storm(
-    opts: &Opts,
-    dialer: Arc<Dialer>,
-    users: Vec<UserRec>,
-    shared: &Arc<Shared>,
-) -> (usize, Window, f64) {
-    let workers = users.len();
-    let tasks: Vec<JoinHandle<Option<()>>> = users
-        .into_iter()
-        .enumerate()
-        .map(|(i, u)| {
-            let worker = crate::login::worker(i, workers, u, dialer.clone(), shared.clone());
-            tokio::spawn(async move {
-                worker.await;
-                Some(())
-            })
-        })
-        .collect();
-    let window = pacing::warmup_and_measure(shared, opts, None).await;
-    let drain_start = Instant::now();
-    collect(tasks, FINISH_GRACE).await;
-    (workers, window, drain_start.elapsed().as_secs_f64())
-}
-
-/// The password burst: each user logs in once by password, `--connections`
-/// at a time; the measured window is the whole burst.
-async fn password_burst(
-    opts: &Opts,
-    dialer: Arc<Dialer>,
-    users: Vec<UserRec>,
-    shared: &Arc<Shared>,
-) -> (usize, Window, f64) {
-    let workers = opts.connection_count().min(users.len());
-    let users = Arc::new(users);
-    let next = Arc::new(AtomicUsize::new(0));
-    let password: Arc<str> = opts.user_password.as_str().into();
-    shared.set_phase(Phase::Measure);
-    let mark = CpuMark::now(opts.server_pid);
-    let tasks: Vec<JoinHandle<Option<()>>> = (0..workers)
-        .map(|_| {
-            let worker = crate::login::password_worker(
-                next.clone(),
-                users.clone(),
-                password.clone(),
-                dialer.clone(),
-                shared.clone(),
-            );
-            tokio::spawn(async move {
-                worker.await;
-                Some(())
-            })
-        })
-        .collect();
-    // Each attempt has its own time limit, so the burst ends by itself.
-    collect(tasks, Duration::from_secs(86_400)).await;
-    shared.set_phase(Phase::Drain);
-    let end = CpuMark::now(opts.server_pid);
-    let (bench_cpu, server_cpu) = mark.cores_until(&end);
-    let window = Window {
-        measured_s: end.at.duration_since(mark.at).as_secs_f64(),
-        bench_cpu,
-        server_cpu,
-    };
-    (workers, window, 0.0)
 }

@@ -34,30 +34,24 @@ pub struct ServerMark {
     write_bytes: Option<u64>,
 }
 
-/// What the server used over a run (`--server-pid`).
+/// What the server used over a run (`--server-pid`); `null` where a
+/// reading could not be had.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ServerUse {
     /// VmRSS when the load started (after setup and logins), in KiB.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_start_kib: Option<u64>,
     /// VmRSS when the load ended (after the drain; `login --password`: at
     /// the end of the burst).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_end_kib: Option<u64>,
     /// `login --password`: VmRSS `rss_after_s` seconds after the burst.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_after_kib: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_after_s: Option<f64>,
     /// VmHWM at the end: the most the server ever had resident.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_peak_kib: Option<u64>,
     /// Bytes the server wrote to storage from the start of the load to
     /// its end (`write_bytes` of /proc/PID/io).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_write_bytes: Option<u64>,
     /// The same, per delivery (message x recipient) of the whole run.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_bytes_per_delivery: Option<f64>,
 }
 
