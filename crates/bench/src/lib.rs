@@ -33,6 +33,8 @@
 //! - [`sys`]: /proc readings (RSS, CPU) and the file-descriptor limit.
 //! - [`relay`]: `chatbench relay`, the in-memory chat path that gives
 //!   the machine's ceiling for the same workloads.
+//! - [`compare`]: `--baseline`: a workload against the relay, then the
+//!   server, and the ratio.
 //!
 //! Invariants: connections share nothing but [`stats::Shared`] (atomics and
 //! histograms behind a lock taken a few times a second); no connection
@@ -40,6 +42,7 @@
 
 pub mod accounting;
 pub mod cli;
+pub mod compare;
 pub mod conn;
 pub mod fleet;
 pub mod layout;

@@ -1,5 +1,7 @@
 //! `chatbench [OPTIONS] <WORKLOAD>`: runs one workload against a chat
-//! server and prints what it measured (see `chatbench --help`).
+//! server and prints what it measured (see `chatbench --help`); with
+//! `--baseline`, against the relay first and the ratio; `chatbench relay`
+//! serves the relay.
 
 use anyhow::Context;
 use chatbench::{Opts, Workload};
@@ -31,6 +33,15 @@ fn main() -> anyhow::Result<()> {
         return runtime.block_on(chatbench::relay::main(&opts.host, opts.port));
     }
     let json = opts.json;
+    if opts.baseline.is_some() {
+        let both = runtime.block_on(chatbench::compare::compare(opts))?;
+        if json {
+            println!("{}", serde_json::to_string(&both)?);
+        } else {
+            print!("{}", both.human());
+        }
+        return Ok(());
+    }
     let summary = runtime.block_on(chatbench::run(opts))?;
     if json {
         println!("{}", serde_json::to_string(&summary)?);
