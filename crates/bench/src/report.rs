@@ -1,5 +1,9 @@
 //! The run's results: the [`Summary`] (printed for people, or as one JSON
 //! object with `--json`) and the live progress line.
+//!
+//! It runs past 500 lines because every field of the summary says what it
+//! means, and the human rendering and its tests must follow each field:
+//! they change together.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -7,8 +7,9 @@
 //! token), `logout`, `add_friend`/`accept_friend`, `chat` with live `msg`
 //! events to the recipient's sessions and the sender's other ones, `ack`
 //! and `ping`; the same framing (newline-delimited JSON, one reply per
-//! request, in order). Everything lives in memory ([`world`]); nothing is
-//! stored, so nothing waits for a disk.
+//! request, in order). Everything lives in memory ([`world`], with
+//! friendship in `world/friends.rs` and the JSON output in `json.rs`);
+//! nothing is stored, so nothing waits for a disk.
 //!
 //! It is built the way a real server would be, so the ratio is fair: a
 //! multi-threaded tokio runtime, one reader and one writer task per
@@ -17,6 +18,7 @@
 //! each message encoded once for all its recipients. Each connection's
 //! queue is bounded: a reader that falls behind is dropped.
 
+mod json;
 pub mod world;
 
 use std::future::Future;
@@ -33,7 +35,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use world::{Outbox, Req, Session, World, err_reply};
+use json::err_reply;
+use world::{Outbox, Req, Session, World};
 
 /// Longest request line, as the server's default.
 const MAX_FRAME: usize = chat_proto::DEFAULT_MAX_FRAME;

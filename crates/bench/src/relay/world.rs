@@ -7,6 +7,9 @@
 //! passwords are compared as they are, `cid` is echoed but a retry is not
 //! recognised, a message to a user with no session is dropped, and no
 //! presence or friend events are sent.
+//!
+//! About 200 of its 500 lines are tests, which walk one conversation
+//! through every op the relay answers.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,6 +23,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
+
+use super::json::{err_reply, json_str, ok_head, user_obj};
+
+mod friends;
 
 /// Shards of the account map: enough that two cores rarely meet on one.
 const SHARDS: usize = 64;
@@ -125,46 +132,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// Writes `s` as a JSON string.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    // A &str always serialises, and Vec writes cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-/// Writes `{"re":RE,"ok":true` (the caller closes the object).
-fn ok_head(out: &mut Vec<u8>, re: Option<u64>) {
-    let _ = match re {
-        Some(re) => write!(out, "{{\"re\":{re},\"ok\":true"),
-        None => write!(out, "{{\"re\":null,\"ok\":true"),
-    };
-}
-
-/// Appends a failed reply.
-pub fn err_reply(out: &mut Vec<u8>, re: Option<u64>, code: &str, error: &str) {
-    let _ = match re {
-        Some(re) => write!(
-            out,
-            "{{\"re\":{re},\"ok\":false,\"code\":\"{code}\",\"error\":"
-        ),
-        None => write!(
-            out,
-            "{{\"re\":null,\"ok\":false,\"code\":\"{code}\",\"error\":"
-        ),
-    };
-    json_str(out, error);
-    out.extend_from_slice(b"}\n");
-}
-
-/// Writes `{"id":ID,"name":NAME` plus `,"online":B` when given, and `}`.
-fn user_obj(out: &mut Vec<u8>, id: u64, name: &str, online: Option<bool>) {
-    let _ = write!(out, "{{\"id\":{id},\"name\":");
-    json_str(out, name);
-    if let Some(on) = online {
-        let _ = write!(out, ",\"online\":{on}");
-    }
-    out.push(b'}');
 }
 
 impl World {
@@ -289,77 +256,6 @@ impl World {
             b"],\"groups\":[],\"requests_in\":[],\"requests_out\":[],\"blocked\":[],\"invites\":[],\"unread\":0",
         );
         Ok(Some(body))
-    }
-
-    /// Version 2's `add_friend`: a request, or the acceptance of the
-    /// other side's pending one.
-    fn add_friend(&self, me: u64, req: &Req<'_>) -> Result<Option<Vec<u8>>, Failure> {
-        let them = req
-            .user
-            .ok_or_else(|| fail("bad_request", "`user` is required"))?;
-        if them == me {
-            return Err(fail("bad_request", "`user` is yourself"));
-        }
-        if !self.exists(them) {
-            return Err(fail("no_such_user", format!("no user {them}")));
-        }
-        let asked_me = {
-            let shard = self.shard(me);
-            let acc = shard
-                .get(&me)
-                .ok_or_else(|| fail("internal", "no account"))?;
-            if acc.friends.contains(&them) {
-                return Err(fail("already_friends", format!("{them} is your friend")));
-            }
-            acc.requests_in.contains(&them)
-        };
-        if asked_me {
-            let friend = self.befriend(me, them)?;
-            let mut body = b"\"status\":\"friends\",\"friend\":".to_vec();
-            body.extend_from_slice(&friend);
-            return Ok(Some(body));
-        }
-        if let Some(acc) = self.shard(them).get_mut(&them)
-            && !acc.requests_in.contains(&me)
-        {
-            acc.requests_in.push(me);
-        }
-        Ok(Some(b"\"status\":\"requested\"".to_vec()))
-    }
-
-    fn accept_friend(&self, me: u64, req: &Req<'_>) -> Result<Option<Vec<u8>>, Failure> {
-        let them = req
-            .user
-            .ok_or_else(|| fail("bad_request", "`user` is required"))?;
-        let asked = self
-            .shard(me)
-            .get(&me)
-            .is_some_and(|a| a.requests_in.contains(&them));
-        if !asked {
-            return Err(fail("no_such_request", format!("no request from {them}")));
-        }
-        let friend = self.befriend(me, them)?;
-        let mut body = b"\"friend\":".to_vec();
-        body.extend_from_slice(&friend);
-        Ok(Some(body))
-    }
-
-    /// Makes `me` and `them` friends (dropping `them`'s request); returns
-    /// `them` as a user object.
-    fn befriend(&self, me: u64, them: u64) -> Result<Vec<u8>, Failure> {
-        if let Some(acc) = self.shard(me).get_mut(&me) {
-            acc.requests_in.retain(|&u| u != them);
-            acc.friends.push(them);
-        }
-        let mut shard = self.shard(them);
-        let acc = shard
-            .get_mut(&them)
-            .ok_or_else(|| fail("no_such_user", format!("no user {them}")))?;
-        acc.requests_in.retain(|&u| u != me);
-        acc.friends.push(me);
-        let mut out = Vec::new();
-        user_obj(&mut out, them, &acc.name, Some(!acc.sessions.is_empty()));
-        Ok(out)
     }
 
     /// One-to-one chat: to every session of the recipient and the
