@@ -212,7 +212,7 @@ async fn run_login(
         tokio::time::sleep(Duration::from_secs_f64(opts.settle)).await;
         u.rss_after_kib = sys::rss_kib(pid);
         u.rss_after_s = Some(opts.settle);
-        u.rss_peak_kib = sys::peak_rss_kib(pid);
+        u.rss_peak_kib = sys::highest(&[sys::peak_rss_kib(pid), u.rss_peak_kib, u.rss_after_kib]);
     }
     shared.set_phase(Phase::Done);
     if let Some(p) = progress {

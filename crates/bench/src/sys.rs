@@ -46,13 +46,20 @@ pub struct ServerUse {
     /// `login --password`: VmRSS `rss_after_s` seconds after the burst.
     pub rss_after_kib: Option<u64>,
     pub rss_after_s: Option<f64>,
-    /// VmHWM at the end: the most the server ever had resident.
+    /// VmHWM at the end: the most the server ever had resident (or the
+    /// highest of the readings above, when that is higher: Linux updates
+    /// both counters lazily, so they can differ by a few pages).
     pub rss_peak_kib: Option<u64>,
     /// Bytes the server wrote to storage from the start of the load to
     /// its end (`write_bytes` of /proc/PID/io).
     pub disk_write_bytes: Option<u64>,
     /// The same, per delivery (message x recipient) of the whole run.
     pub disk_bytes_per_delivery: Option<f64>,
+}
+
+/// The highest of the readings there are.
+pub fn highest(readings: &[Option<u64>]) -> Option<u64> {
+    readings.iter().flatten().copied().max()
 }
 
 impl ServerMark {
@@ -70,12 +77,13 @@ impl ServerMark {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
+        let end = rss_kib(self.pid);
         ServerUse {
             rss_start_kib: self.rss_kib,
-            rss_end_kib: rss_kib(self.pid),
+            rss_end_kib: end,
             rss_after_kib: None,
             rss_after_s: None,
-            rss_peak_kib: peak_rss_kib(self.pid),
+            rss_peak_kib: highest(&[peak_rss_kib(self.pid), self.rss_kib, end]),
             disk_write_bytes: written,
             disk_bytes_per_delivery: written
                 .filter(|_| deliveries > 0)
@@ -146,6 +154,12 @@ mod tests {
         assert_eq!(parse_status_field(status, "VmSwap:"), None);
         let stat = "42 (chat server) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
         assert_eq!(parse_stat_cpu(stat), Some(3.0));
+    }
+
+    #[test]
+    fn the_peak_is_the_highest_reading() {
+        assert_eq!(highest(&[Some(3), None, Some(5)]), Some(5));
+        assert_eq!(highest(&[None, None]), None);
     }
 
     #[test]
