@@ -10,10 +10,6 @@ use chatserver::store::{
     WriteOp,
 };
 
-async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
-    sqlite_with(StoreOptions::default()).await
-}
-
 async fn sqlite_with(opts: StoreOptions) -> (Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
