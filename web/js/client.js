@@ -171,7 +171,13 @@ export class ChatClient extends EventTarget {
     // The server sends unacked messages again after the next login.
     this.acks = [];
     for (const c of this.convs.values()) c.fresh = false;
-    if (was) this.emit('status');
+    // Presence is unknown until the next login says it again.
+    for (const f of this.friends.values()) f.online = false;
+    for (const ms of this.members.values()) for (const m of ms.values()) m.online = false;
+    if (was) {
+      this.emit('status');
+      this.emit('lists');
+    }
   }
 
   /** Logs in again with the stored token (after a reload or a reconnect). */
@@ -201,7 +207,7 @@ export class ChatClient extends EventTarget {
 
   /** Logs in with a password (the login form). */
   async login(user, password) {
-    if (!this.conn.isOpen) throw new RequestError('offline', 'not connected');
+    await this.conn.whenOpen();
     const r = await this.conn.request('login', { user, password, heartbeat: HEARTBEAT_SECONDS });
     this.session = { user: r.user.id, name: r.user.name, token: r.token };
     storage.saveSession(this.session);
@@ -214,7 +220,7 @@ export class ChatClient extends EventTarget {
 
   /** Creates an account (not logged in yet). Returns the new user. */
   async register(name, password) {
-    if (!this.conn.isOpen) throw new RequestError('offline', 'not connected');
+    await this.conn.whenOpen();
     const r = await this.conn.request('register', { name, password });
     return r.user;
   }
@@ -311,7 +317,7 @@ export class ChatClient extends EventTarget {
 
   async deleteAccount(password) {
     await this.request('delete_account', { password });
-    this.endSession('Your account was deleted.');
+    if (this.session) this.endSession(ENDED.account_deleted);
   }
 
   /** A request that needs the login (fails at once with `offline` without). */

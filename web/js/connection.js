@@ -64,6 +64,27 @@ export class Connection extends EventTarget {
     }
   }
 
+  /**
+   * Resolves once the socket is open, trying at once if it is waiting to
+   * retry (someone is pressing a button); rejects with `offline` after
+   * `timeoutMs`.
+   */
+  whenOpen(timeoutMs = 5000) {
+    if (this.isOpen) return Promise.resolve();
+    this.reconnectNow();
+    return new Promise((resolve, reject) => {
+      const onOpen = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.removeEventListener('open', onOpen);
+        reject(new RequestError('offline', 'not connected'));
+      }, timeoutMs);
+      this.addEventListener('open', onOpen, { once: true });
+    });
+  }
+
   /** The login went through: the next loss starts the backoff from 1 s again. */
   markHealthy() {
     this.attempt = 0;

@@ -30,6 +30,7 @@ if (!fs.existsSync(bin)) {
 }
 const shots = path.resolve(root, process.env.WEB_SHOTS || 'target/web-shots');
 fs.mkdirSync(shots, { recursive: true });
+for (const f of fs.readdirSync(shots)) if (f.startsWith('FAIL-')) fs.rmSync(path.join(shots, f));
 const fromDisk = process.env.WEB_FROM_DISK === '1';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-web-tests-'));
 

@@ -84,6 +84,9 @@ export class Ui {
     $('login-screen').hidden = !out;
     $('app').hidden = out;
     if (out) {
+      // A question asked of a session that is over has no answer left.
+      const dialog = $('confirm-dialog');
+      if (dialog.open) dialog.close();
       this.unmountMain();
       this.login.show();
     } else {

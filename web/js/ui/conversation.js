@@ -189,11 +189,14 @@ export class ConversationView {
       keep.add(item.key);
       const sig = this.signature(item);
       let el = this.nodes.get(item.key);
-      if (!el || el.sig !== sig) {
-        const fresh = this.render(item);
-        fresh.sig = sig;
-        if (el) el.replaceWith(fresh);
-        el = fresh;
+      if (el && el.sig !== sig) {
+        if (el === ref) ref = ref.nextSibling;
+        el.remove();
+        el = null;
+      }
+      if (!el) {
+        el = this.render(item);
+        el.sig = sig;
         this.nodes.set(item.key, el);
       }
       if (el === ref) ref = ref.nextSibling;

@@ -21,6 +21,7 @@ export class TcpUser {
     this.events = [];
     this.eventWaiters = [];
     this.closed = false;
+    this.autoAck = true;
     sock.setEncoding('utf8');
     sock.on('data', (d) => this.onData(d));
     sock.on('error', () => {});
@@ -46,6 +47,9 @@ export class TcpUser {
           w.resolve(f);
         }
       } else {
+        // A well-behaved client acks what it got, so a later login does
+        // not replay it.
+        if (f.ev === 'msg' && this.autoAck) this.call('ack', { ids: [f.msg.id] }).catch(() => {});
         this.events.push(f);
         for (const w of [...this.eventWaiters]) w();
       }
