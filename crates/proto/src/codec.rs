@@ -66,7 +66,13 @@ impl LineDecoder {
         loop {
             let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') else {
                 self.scanned = self.buf.len();
-                if self.buf.len() > self.max {
+                // A `\r` at the very end may be the first half of a `\r\n`
+                // whose `\n` is still on its way: it does not count, just as
+                // it will not count once the line is complete. A `\r`
+                // followed by anything but `\n` is part of the line and
+                // counts then.
+                let partial = self.buf.len() - usize::from(self.buf.last() == Some(&b'\r'));
+                if partial > self.max {
                     return Err(FrameTooLarge { max: self.max });
                 }
                 return Ok(None);
@@ -145,6 +151,23 @@ mod tests {
         dec.buffer().extend_from_slice(b"0123456789");
         assert_eq!(dec.next_frame(), Ok(None));
         dec.buffer().extend_from_slice(b"a");
+        assert_eq!(dec.next_frame(), Err(FrameTooLarge { max: 10 }));
+    }
+
+    #[test]
+    fn a_crlf_line_at_the_limit_passes_when_the_lf_comes_later() {
+        let mut dec = LineDecoder::new(10, 4);
+        dec.buffer().extend_from_slice(b"0123456789\r");
+        assert_eq!(dec.next_frame(), Ok(None));
+        dec.buffer().extend_from_slice(b"\n");
+        assert_eq!(dec.next_frame().unwrap().unwrap().as_ref(), b"0123456789");
+        // One byte more is too long, whether the `\r` is last or not.
+        dec.buffer().extend_from_slice(b"0123456789a\r");
+        assert_eq!(dec.next_frame(), Err(FrameTooLarge { max: 10 }));
+        dec.clear();
+        dec.buffer().extend_from_slice(b"0123456789\r");
+        assert_eq!(dec.next_frame(), Ok(None));
+        dec.buffer().extend_from_slice(b"x");
         assert_eq!(dec.next_frame(), Err(FrameTooLarge { max: 10 }));
     }
 

@@ -42,6 +42,66 @@ pub const ACK_MAX_IDS: usize = 1000;
 /// Tokens are opaque, but a sane bound keeps hashing cheap.
 pub const TOKEN_MAX_BYTES: usize = 256;
 
+/// Whether `c` leaves no mark on screen: white space, control characters
+/// (Unicode Cc), format characters (Cf: zero-width spaces and joiners,
+/// bidirectional controls, the byte-order mark, tags...), the other
+/// default-ignorable code points (variation selectors, Hangul fillers,
+/// the combining grapheme joiner...) and the braille blank, a favourite
+/// for names that look empty.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            // Format characters (Cf).
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                // (The tags, U+E0001 and U+E0020-U+E007F, are in the
+                // last range below.)
+                // The rest of Default_Ignorable_Code_Point.
+                | '\u{034F}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{2065}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{E0000}'..='\u{E0FFF}'
+                // BRAILLE PATTERN BLANK.
+                | '\u{2800}'
+        )
+}
+
+/// Whether `c` changes the direction of the text around it: the embeddings
+/// and overrides (U+202A-U+202E), the isolates (U+2066-U+2069) and the
+/// marks (U+200E, U+200F, U+061C). In a name they let one user's name
+/// pass for another's in a list; texts may keep them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
+}
+
 fn name_like(field: &'static str, value: &str, max_chars: usize) -> Result<String, FieldError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
@@ -59,16 +119,27 @@ fn name_like(field: &'static str, value: &str, max_chars: usize) -> Result<Strin
             "must not contain control characters",
         ));
     }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain bidirectional control characters",
+        ));
+    }
+    if trimmed.chars().all(is_invisible) {
+        return Err(FieldError::new(field, "must contain a visible character"));
+    }
     Ok(trimmed.to_owned())
 }
 
-/// A user's name: 1 to 32 characters after trimming, no control characters.
-/// Returns the trimmed name.
+/// A user's name: 1 to 32 characters after trimming, no control characters,
+/// no bidirectional controls, at least one visible character. Returns the
+/// trimmed name.
 pub fn user_name(value: &str) -> Result<String, FieldError> {
     name_like("name", value, USER_NAME_MAX_CHARS)
 }
 
-/// A group's name: 1 to 64 characters after trimming, no control characters.
+/// A group's name: 1 to 64 characters after trimming, no control characters,
+/// no bidirectional controls, at least one visible character.
 pub fn group_name(value: &str) -> Result<String, FieldError> {
     name_like("name", value, GROUP_NAME_MAX_CHARS)
 }
@@ -107,7 +178,8 @@ pub fn token(value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// A message text: 1 to 4096 bytes, not only whitespace.
+/// A message text: 1 to 4096 bytes, with at least one visible character
+/// (not only white space, nor only zero-width or other invisible ones).
 pub fn text(value: &str) -> Result<(), FieldError> {
     if value.len() > TEXT_MAX_BYTES {
         return Err(FieldError::new(
@@ -115,10 +187,10 @@ pub fn text(value: &str) -> Result<(), FieldError> {
             format!("must be at most {TEXT_MAX_BYTES} bytes"),
         ));
     }
-    if value.trim().is_empty() {
+    if value.chars().all(is_invisible) {
         return Err(FieldError::new(
             "text",
-            "must not be empty or only whitespace",
+            "must contain a visible character (not only white space or invisible ones)",
         ));
     }
     Ok(())
@@ -198,6 +270,45 @@ mod tests {
     }
 
     #[test]
+    fn names_need_a_visible_character_and_no_bidi_controls() {
+        for invisible in [
+            "\u{200b}",
+            "\u{feff}",
+            "\u{200b}\u{feff}\u{2060}",
+            "\u{3164}",
+            "\u{2800}",
+            " \u{200d} ",
+        ] {
+            for check in [user_name, group_name] {
+                let e = check(invisible).unwrap_err();
+                assert_eq!(e.field, "name", "{invisible:?}");
+                assert!(e.problem.contains("visible"), "{invisible:?}: {e}");
+            }
+        }
+        for bidi in [
+            "\u{202e}nimda",
+            "ad\u{2066}min\u{2069}",
+            "a\u{200e}",
+            "a\u{200f}",
+            "a\u{61c}b",
+            "\u{202a}x",
+        ] {
+            for check in [user_name, group_name] {
+                let e = check(bidi).unwrap_err();
+                assert_eq!(e.field, "name", "{bidi:?}");
+                assert!(e.problem.contains("bidirectional"), "{bidi:?}: {e}");
+            }
+        }
+        // Visible characters with invisible ones among them stay allowed,
+        // as do scripts written right to left, and emoji sequences.
+        assert_eq!(user_name("a\u{200b}b").unwrap(), "a\u{200b}b");
+        assert!(user_name("سارا").is_ok());
+        assert!(user_name("שרה").is_ok());
+        assert!(group_name("👩\u{200d}💻 club").is_ok());
+        assert!(user_name("\u{301}").is_ok(), "a lone accent still shows");
+    }
+
+    #[test]
     fn passwords_count_bytes() {
         assert!(password("12345").is_err());
         assert!(password("123456").is_ok());
@@ -211,6 +322,12 @@ mod tests {
     fn texts_and_cids() {
         assert!(text("hi").is_ok());
         assert!(text(" \n\t ").is_err());
+        for invisible in ["\u{200b}", "\u{feff}", " \u{200b}\u{2060} ", "\u{e0041}"] {
+            assert_eq!(text(invisible).unwrap_err().field, "text", "{invisible:?}");
+        }
+        // Texts may carry bidirectional controls around visible text.
+        assert!(text("\u{202e}olleh").is_ok());
+        assert!(text("a\u{200b}").is_ok());
         assert!(text("").is_err());
         assert!(text(&"a".repeat(4096)).is_ok());
         assert!(text(&"a".repeat(4097)).is_err());

@@ -99,11 +99,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 200_000)]
     pub max_connections: usize,
 
-    /// Requests per second allowed on one connection (sustained).
+    /// Requests per second allowed on one connection (sustained); more
+    /// get `rate_limited`. Refused requests are forgiven at this same rate;
+    /// a connection with more than `--burst` (at least 50) refusals not yet
+    /// forgiven, that is one sending over twice its rate, is closed.
     #[arg(long, env = "CHAT_RATE", default_value_t = 2000)]
     pub rate: u32,
 
-    /// Requests one connection may send in a burst above the rate.
+    /// Requests one connection may send in a burst above the rate; also
+    /// how many unforgiven refusals close it (at least 50).
     #[arg(long, env = "CHAT_BURST", default_value_t = 4000)]
     pub burst: u32,
 
@@ -146,6 +150,8 @@ pub struct Config {
     pub write_batch: usize,
 
     /// argon2id memory cost in KiB (19456 = 19 MiB, OWASP's minimum).
+    /// Hashes run one per core, each core's hashing thread keeping this
+    /// much memory for reuse.
     #[arg(long, env = "CHAT_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
     pub argon2_memory_kib: u32,
 

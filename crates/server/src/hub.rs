@@ -129,6 +129,30 @@ impl Hub {
         n
     }
 
+    /// Holds the live events of every session of `user` here (a replay
+    /// is about to run); returns the outboxes held, to release later.
+    pub fn hold(&self, user: u64) -> Vec<Arc<Outbox>> {
+        let map = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = map.get(&user) else {
+            return Vec::new();
+        };
+        list.iter()
+            .map(|s| {
+                s.outbox.hold();
+                s.outbox.clone()
+            })
+            .collect()
+    }
+
+    /// [`Hub::hold`] for every user here.
+    pub fn hold_all(&self) -> Vec<(u64, Vec<Arc<Outbox>>)> {
+        self.users()
+            .into_iter()
+            .map(|u| (u, self.hold(u)))
+            .filter(|(_, held)| !held.is_empty())
+            .collect()
+    }
+
     /// The outboxes of every session (for shutdown).
     pub fn all_sessions(&self) -> Vec<SessionRef> {
         let mut out = Vec::new();

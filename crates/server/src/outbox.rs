@@ -6,9 +6,11 @@
 //! the connection dropped: one slow client must never hold memory or
 //! delay anyone else.
 //!
-//! During a login the queue can *hold* live events, so that the login reply
-//! and the replay of unacked messages go out first, in order; the held
-//! events follow, minus those the replay already carried.
+//! During a replay (a login's, or one after messages were lost between
+//! nodes) the queue can *hold* live events, so that the replayed messages
+//! go out first, in order; the held events follow, minus those a replay
+//! already carried. Holds nest: events flow again when the last one is
+//! released.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -41,8 +43,20 @@ pub struct Outbox {
     /// Wakes those waiting for the queue to shrink (a paced replay).
     space_notify: Notify,
     holding: AtomicBool,
-    /// Events held during a login replay, and their total size.
-    held: Mutex<Option<(Vec<OutFrame>, usize)>>,
+    /// Events held while replays run.
+    held: Mutex<Held>,
+}
+
+/// What a hold keeps.
+#[derive(Debug, Default)]
+struct Held {
+    /// Holds not yet released.
+    holds: usize,
+    frames: Vec<OutFrame>,
+    /// Their total size.
+    bytes: usize,
+    /// Message ids the replays sent already: their held copies are dropped.
+    sent: HashSet<u64>,
 }
 
 /// The receiving side, owned by the connection's writer.
@@ -64,7 +78,7 @@ impl Outbox {
             closed_notify: Notify::new(),
             space_notify: Notify::new(),
             holding: AtomicBool::new(false),
-            held: Mutex::new(None),
+            held: Mutex::new(Held::default()),
         };
         (Arc::new(outbox), OutboxReceiver { rx })
     }
@@ -89,42 +103,50 @@ impl Outbox {
         true
     }
 
-    /// Queues an event from elsewhere: held while a login replay runs.
+    /// Queues an event from elsewhere: held while a replay runs.
     pub fn push_event(&self, frame: OutFrame) -> bool {
         if self.holding.load(Ordering::Acquire) {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((buf, held_bytes)) = held.as_mut() {
-                *held_bytes += frame.bytes.len();
-                if *held_bytes > self.limit {
+            if held.holds > 0 {
+                held.bytes += frame.bytes.len();
+                if held.bytes > self.limit {
                     drop(held);
                     self.overflow();
                     return false;
                 }
-                buf.push(frame);
+                held.frames.push(frame);
                 return true;
             }
         }
         self.push(frame.bytes)
     }
 
-    /// Starts holding events (before the session joins the hub).
+    /// Starts holding events (before a replay starts).
     pub fn hold(&self) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        *held = Some((Vec::new(), 0));
+        held.holds += 1;
         self.holding.store(true, Ordering::Release);
     }
 
-    /// Sends the held events, skipping `msg` events whose id is in `sent`,
-    /// and stops holding.
+    /// Ends one hold; `sent` are the message ids its replay pushed. When no
+    /// hold is left, sends the held events but the `msg` events a replay
+    /// carried, and stops holding.
     pub fn release(&self, sent: &HashSet<u64>) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((buf, _)) = held.take() {
-            for f in buf {
-                if f.msg_id.is_some_and(|id| sent.contains(&id)) {
-                    continue;
-                }
-                self.push(f.bytes);
+        if held.holds == 0 {
+            return;
+        }
+        held.holds -= 1;
+        held.sent.extend(sent.iter().copied());
+        if held.holds > 0 {
+            return;
+        }
+        let Held { frames, sent, .. } = std::mem::take(&mut *held);
+        for f in frames {
+            if f.msg_id.is_some_and(|id| sent.contains(&id)) {
+                continue;
             }
+            self.push(f.bytes);
         }
         self.holding.store(false, Ordering::Release);
     }
@@ -409,6 +431,24 @@ mod tests {
         outbox.release(&HashSet::from([1]));
         assert_eq!(drain(&mut rx, &outbox).await, b"reply\nm1\np\nm2\n");
         // After the release events go straight out again.
+        outbox.push_event(frame("m3\n", Some(3)));
+        assert_eq!(drain(&mut rx, &outbox).await, b"m3\n");
+    }
+
+    #[tokio::test]
+    async fn holds_nest_and_the_last_release_sends() {
+        let (outbox, mut rx) = Outbox::new(1024);
+        outbox.hold();
+        outbox.hold();
+        assert!(outbox.push_event(frame("m1\n", Some(1))));
+        assert!(outbox.push_event(frame("m2\n", Some(2))));
+        outbox.release(&HashSet::from([1]));
+        assert_eq!(outbox.queued_bytes(), 0, "one hold is still on");
+        outbox.push(Bytes::from_static(b"m2\n"));
+        outbox.release(&HashSet::from([2]));
+        assert_eq!(drain(&mut rx, &outbox).await, b"m2\n");
+        // A release without a hold changes nothing.
+        outbox.release(&HashSet::new());
         outbox.push_event(frame("m3\n", Some(3)));
         assert_eq!(drain(&mut rx, &outbox).await, b"m3\n");
     }

@@ -71,6 +71,13 @@ impl Router {
     /// A stored message to each recipient's sessions, and to the sender's
     /// other sessions.
     pub fn deliver_msg(&self, msg: &NewMsg, recipients: &[u64], origin_sid: u64) {
+        self.redeliver_msg(msg, recipients, origin_sid);
+        crate::metrics::message_stored();
+    }
+
+    /// A stored message again (a `cid` retry), as [`Router::deliver_msg`]
+    /// but not counted as stored.
+    pub fn redeliver_msg(&self, msg: &NewMsg, recipients: &[u64], origin_sid: u64) {
         let frame = OutFrame {
             bytes: Bytes::from(Event::Msg { msg: msg.to_wire() }.to_line()),
             msg_id: Some(msg.id),
@@ -79,7 +86,6 @@ impl Router {
         self.hub.deliver(&[msg.from], &frame, Some(origin_sid));
         self.bus.publish(recipients, &frame);
         self.bus.publish(&[msg.from], &frame);
-        crate::metrics::message_stored();
     }
 
     /// An event to every session of each user.

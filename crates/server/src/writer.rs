@@ -245,7 +245,12 @@ fn finish(router: &Router, waiter: Waiter, op: WriteOp, outcome: Result<WriteOut
                         ts: msg.ts,
                     })
                 }
-                (Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts })), _) => {
+                (Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts, again })), _) => {
+                    // The first attempt's delivery may have died with its
+                    // node: deliver again (clients drop duplicates by id).
+                    if let Some(again) = again {
+                        router.redeliver_msg(&again.msg, &again.recipients, origin_sid);
+                    }
                     Ok(Done::Msg { id, ts })
                 }
                 (Ok(_), _) => Err(StoreError::Internal("outcome mismatch".into())),

@@ -247,8 +247,12 @@ async fn messages_suite(s: &dyn Store) {
     );
     assert_eq!(
         out[2],
-        WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 }),
-        "retry in the same batch"
+        WriteOutcome::Msg(Stored::Duplicate {
+            id: 11,
+            ts: 1011,
+            again: None
+        }),
+        "retry in the same batch (its first is delivered with the batch)"
     );
     match &out[4] {
         WriteOutcome::Msg(Stored::New { recipients }) => {
@@ -264,10 +268,22 @@ async fn messages_suite(s: &dyn Store) {
         .write_batch(&[msg(20, a, Target::User(b), "two", Some("c1"))])
         .await
         .unwrap();
-    assert_eq!(
-        again[0],
-        WriteOutcome::Msg(Stored::Duplicate { id: 11, ts: 1011 })
-    );
+    // ... which carries the original to deliver again.
+    match &again[0] {
+        WriteOutcome::Msg(Stored::Duplicate {
+            id: 11,
+            ts: 1011,
+            again: Some(re),
+        }) => {
+            assert_eq!(re.recipients, vec![b]);
+            assert_eq!(
+                (re.msg.id, re.msg.from, re.msg.target, re.msg.text.as_str()),
+                (11, a, Target::User(b), "two")
+            );
+            assert_eq!(re.msg.cid.as_deref(), Some("c1"));
+        }
+        other => panic!("{other:?}"),
+    }
     // The same cid from another sender is a new message.
     let other = s
         .write_batch(&[msg(21, b, Target::User(a), "x", Some("c1"))])

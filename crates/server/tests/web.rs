@@ -260,3 +260,60 @@ fn rustls_pem_first(pem: &[u8]) -> Vec<u8> {
         .expect("PEM")
         .to_vec()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_reach_the_cluster_through_nginx() {
+    let (Some(mysql), Some(redis), Some(nginx)) = (
+        chat_testkit::mysql_url(),
+        chat_testkit::redis_url(),
+        chat_testkit::nginx_path(),
+    ) else {
+        return;
+    };
+    let db = chat_testkit::fresh_mysql_db(&mysql).await.unwrap();
+    let prefix = chat_testkit::unique_name("chat_lbweb");
+    let n1 = TestServer::start_config(cluster_config(&db, &redis, &prefix))
+        .await
+        .unwrap();
+    let n2 = TestServer::start_config(cluster_config(&db, &redis, &prefix))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ports = chat_testkit::NginxPorts {
+        listen: chat_testkit::free_port().unwrap(),
+        nodes: vec![n1.addr.port(), n2.addr.port()],
+        web_listen: chat_testkit::free_port().unwrap(),
+        web_nodes: vec![web(&n1).port(), web(&n2).port()],
+    };
+    let _lb = chat_testkit::spawn_nginx_with(&nginx, dir.path(), &ports)
+        .await
+        .unwrap();
+    let front: SocketAddr = format!("127.0.0.1:{}", ports.web_listen).parse().unwrap();
+    let (status, body) = http_get(front, "/").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    // Two browser pages (nginx's own origin) and a terminal client through
+    // the TCP balancer, wherever each lands.
+    let origin = format!("http://{front}");
+    let mut a = TestClient::connect_ws(front, Some(&origin)).await.unwrap();
+    let mut b = TestClient::connect_ws(front, Some(&origin)).await.unwrap();
+    let front_tcp: SocketAddr = format!("127.0.0.1:{}", ports.listen).parse().unwrap();
+    let mut c = TestClient::connect(front_tcp).await.unwrap();
+    let ida = a.signup("ann").await.unwrap();
+    let idb = b.signup("ben").await.unwrap();
+    c.signup("cat").await.unwrap();
+    befriend(&mut a, &mut b).await.unwrap();
+    befriend(&mut c, &mut a).await.unwrap();
+    chat(&mut a, idb, "through nginx").await.unwrap();
+    assert_eq!(
+        b.event_of("msg").await.unwrap()["msg"]["text"],
+        json!("through nginx")
+    );
+    chat(&mut c, ida, "from the terminal").await.unwrap();
+    assert_eq!(
+        a.event_of("msg").await.unwrap()["msg"]["text"],
+        json!("from the terminal")
+    );
+    n1.stop().await.unwrap();
+    n2.stop().await.unwrap();
+    chat_testkit::drop_mysql_db(&db).await.unwrap();
+}

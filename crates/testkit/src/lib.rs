@@ -613,25 +613,60 @@ pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
 /// The project's one nginx config, `deploy/nginx/nginx.conf`.
 pub const NGINX_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx/nginx.conf");
 
+/// The ports an nginx of a test balances: TCP clients on `listen` over the
+/// nodes' `nodes`; browsers on `web_listen` over the nodes' web listeners
+/// `web_nodes`.
+#[derive(Debug, Clone, Default)]
+pub struct NginxPorts {
+    pub listen: u16,
+    pub nodes: Vec<u16>,
+    pub web_listen: u16,
+    pub web_nodes: Vec<u16>,
+}
+
 /// Starts nginx in the foreground on a private prefix `dir`, balancing
-/// 127.0.0.1:`listen` over the `upstreams` ports: the shipped
-/// deploy/nginx config, copied into `dir` with this test's `nodes.conf`
-/// and `listen.conf` beside it.
+/// 127.0.0.1:`listen` over the `upstreams` ports (TCP only).
 pub async fn spawn_nginx(
     nginx: &str,
     dir: &std::path::Path,
     listen: u16,
     upstreams: &[u16],
 ) -> anyhow::Result<Child> {
-    let nodes: String = upstreams
-        .iter()
-        .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
-        .collect();
-    std::fs::write(dir.join("nodes.conf"), nodes)?;
+    let ports = NginxPorts {
+        listen,
+        nodes: upstreams.to_vec(),
+        web_listen: free_port()?,
+        // Nothing listens there: the web side is not used.
+        web_nodes: vec![9],
+    };
+    spawn_nginx_with(nginx, dir, &ports).await
+}
+
+/// Starts nginx in the foreground on a private prefix `dir`: the shipped
+/// deploy/nginx config, copied into `dir` with this test's four include
+/// files beside it.
+pub async fn spawn_nginx_with(
+    nginx: &str,
+    dir: &std::path::Path,
+    ports: &NginxPorts,
+) -> anyhow::Result<Child> {
+    let lines = |ports: &[u16]| -> String {
+        ports
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n"))
+            .collect()
+    };
+    std::fs::write(dir.join("nodes.conf"), lines(&ports.nodes))?;
+    std::fs::write(dir.join("web-nodes.conf"), lines(&ports.web_nodes))?;
     std::fs::write(
         dir.join("listen.conf"),
-        format!("listen 127.0.0.1:{listen};\n"),
+        format!("listen 127.0.0.1:{};\n", ports.listen),
     )?;
+    std::fs::write(
+        dir.join("web-listen.conf"),
+        format!("listen 127.0.0.1:{};\n", ports.web_listen),
+    )?;
+    let listen = ports.listen;
     let path = dir.join("nginx.conf");
     std::fs::copy(NGINX_CONF, &path).context("cannot copy deploy/nginx/nginx.conf")?;
     let child = std::process::Command::new(nginx)
@@ -648,5 +683,6 @@ pub async fn spawn_nginx(
         .context("cannot run nginx")?;
     let child = Child(child);
     wait_port(listen, Duration::from_secs(10)).await?;
+    wait_port(ports.web_listen, Duration::from_secs(10)).await?;
     Ok(child)
 }

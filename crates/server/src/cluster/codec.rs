@@ -8,7 +8,10 @@
 //! - `I`: an invalidation: a kind byte (`f` friendship, `g` group) and two
 //!   ids (8 bytes each; the second is 0 for a group);
 //! - `E`: end the sessions of the user whose channel carries it: the
-//!   `session_ended` frame follows (the origin ended its own already).
+//!   `session_ended` frame follows (the origin ended its own already);
+//! - `R`: replay the unacked messages from an id on (8 bytes) to the
+//!   user whose channel carries it, or, on the invalidation channel, to
+//!   every user of every node: publications were lost.
 //!
 //! A payload that does not decode is dropped by the receiver (and
 //! counted): it can only come from a different version or a foreign
@@ -34,6 +37,9 @@ pub enum Body {
     Invalidate(Invalidation),
     /// End every session of the channel's user, sending them this frame.
     EndSessions(Bytes),
+    /// Replay unacked messages with ids from this one on (to the channel's
+    /// user, or to everyone on the invalidation channel).
+    Replay(u64),
 }
 
 /// One publication: who sent it, and what.
@@ -47,6 +53,7 @@ pub struct Envelope {
 const FRAME: u8 = b'F';
 const INVALIDATE: u8 = b'I';
 const END: u8 = b'E';
+const REPLAY: u8 = b'R';
 
 impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
@@ -66,6 +73,13 @@ impl Envelope {
                 out.push(END);
                 out.extend_from_slice(&origin);
                 out.extend_from_slice(frame);
+                out
+            }
+            Body::Replay(since) => {
+                let mut out = Vec::with_capacity(11);
+                out.push(REPLAY);
+                out.extend_from_slice(&origin);
+                out.extend_from_slice(&since.to_be_bytes());
                 out
             }
             Body::Invalidate(what) => {
@@ -98,6 +112,10 @@ impl Envelope {
                 })
             }
             END => Body::EndSessions(Bytes::copy_from_slice(rest)),
+            REPLAY => {
+                let since: [u8; 8] = rest.try_into().ok()?;
+                Body::Replay(u64::from_be_bytes(since))
+            }
             INVALIDATE => {
                 let (&what, rest) = rest.split_first()?;
                 let (a, rest) = rest.split_first_chunk::<8>()?;
@@ -170,6 +188,16 @@ mod tests {
         assert!(
             matches!(d.body, Body::EndSessions(f) if f.as_ref() == b"{\"ev\":\"session_ended\"}\n")
         );
+    }
+
+    #[test]
+    fn replays_round_trip() {
+        let d = round_trip(&Envelope {
+            origin: 4,
+            body: Body::Replay(1 << 52),
+        });
+        assert!(matches!(d.body, Body::Replay(s) if s == 1 << 52));
+        assert!(Envelope::decode(b"R\x00\x01\x00").is_none());
     }
 
     #[test]

@@ -49,6 +49,8 @@ impl Bus for LocalBus {
 
     fn end_sessions(&self, _user: u64, _frame: &Bytes) {}
 
+    fn resume(&self, _replayed: &std::collections::HashMap<u64, std::collections::HashSet<u64>>) {}
+
     async fn count(&self, key: &str, window: Duration) -> Result<(), BusError> {
         let now = Instant::now();
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());

@@ -20,15 +20,23 @@ pub use codec::{Envelope, Invalidation};
 use crate::outbox::OutFrame;
 
 /// What the bus tells the server to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ClusterEvent {
     /// These users' presence changed without a session starting or ending
     /// here (their node died, or Redis lost track during an outage): tell
     /// their friends the current state.
     Announce(Vec<u64>),
     /// The bus is back after an outage that began at `since_ms`: push the
-    /// unacked messages from then on to the local sessions.
+    /// unacked messages from then on to the local sessions, then let the
+    /// frames the bus held meanwhile through ([`Bus::resume`]).
     Recovered { since_ms: u64 },
+    /// Publications to these users were lost (a node could not publish, or
+    /// died): replay their unacked messages with ids from `since` into the
+    /// sessions listed, whose live events are held until then.
+    Replay {
+        held: Vec<(u64, Vec<std::sync::Arc<crate::outbox::Outbox>>)>,
+        since: u64,
+    },
 }
 
 /// A bus call failed (the bus is unreachable or answered an error).
@@ -78,6 +86,11 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     /// This node no longer holds `user`. Returns true when no node holds
     /// the user any more (the user went offline).
     async fn user_left(&self, user: u64) -> Result<bool, BusError>;
+
+    /// After the replay that follows an outage: lets through the frames
+    /// that arrived meanwhile, but the messages `replayed` (user -> ids)
+    /// carried already.
+    fn resume(&self, replayed: &std::collections::HashMap<u64, std::collections::HashSet<u64>>);
 
     /// Whether the bus answers: `None` when there is nothing to ask (one
     /// node, in-process).

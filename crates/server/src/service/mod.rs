@@ -223,5 +223,6 @@ pub async fn cluster_event(node: &Node, event: ClusterEvent) {
         ClusterEvent::Recovered { since_ms } => {
             replay::after_outage(node, crate::ids::first_id_at(since_ms)).await
         }
+        ClusterEvent::Replay { held, since } => replay::lost(node, held, since).await,
     }
 }

@@ -1,11 +1,19 @@
 //! The inbox replay: a user's unacked messages pushed again, oldest first,
-//! a page at a time. One loop serves both cases:
+//! a page at a time. One loop serves every case:
 //! - after a login, into the new session's outbox, paced by how fast the
 //!   client reads ([`to_session`]);
-//! - after a bus outage, to every session of every user on this node,
-//!   since publications may have been lost meanwhile ([`after_outage`]).
+//! - after this node's bus outage, to every session of every user on this
+//!   node, since publications may have been lost meanwhile; the frames the
+//!   bus held during the outage follow ([`after_outage`]);
+//! - when another node lost publications (it could not publish, or it
+//!   died), to the sessions it names, whose live events are held until
+//!   the replay is done ([`lost`]).
+//!
+//! In every case the replayed messages go out before anything newer, so
+//! one sender's messages reach a recipient in order (after dropping
+//! duplicates by id, as clients do).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -17,6 +25,8 @@ use crate::outbox::{OutFrame, Outbox};
 
 /// Messages read from the store at a time.
 const PAGE: u32 = 256;
+/// Users replayed at once after another node lost publications.
+const LOST_REPLAYS_AT_ONCE: usize = 16;
 
 /// Where replayed messages go.
 pub trait Sink: Send {
@@ -61,9 +71,9 @@ fn msg_frame(msg: Msg) -> OutFrame {
     }
 }
 
-/// A login's replay into its own session.
+/// A replay into sessions' outboxes.
 struct SessionSink<'a> {
-    outbox: &'a Arc<Outbox>,
+    outboxes: &'a [Arc<Outbox>],
     sent: HashSet<u64>,
     /// Bytes queued past which the replay waits for the client to read.
     pace: usize,
@@ -75,46 +85,89 @@ struct SessionSink<'a> {
 impl Sink for SessionSink<'_> {
     fn push(&mut self, msg: Msg) {
         self.sent.insert(msg.id);
-        self.outbox.push(msg_frame(msg).bytes);
+        let bytes = msg_frame(msg).bytes;
+        for outbox in self.outboxes {
+            outbox.push(bytes.clone());
+        }
     }
 
     async fn page_done(&mut self) -> bool {
         // A client that stops reading mid-replay is dropped after the
         // idle timeout, like any silent client.
-        if tokio::time::timeout(self.idle, self.outbox.wait_below(self.pace))
-            .await
-            .is_err()
-        {
-            tracing::info!(user = self.user, "client stopped reading during the replay");
-            self.outbox.close();
+        for outbox in self.outboxes {
+            if tokio::time::timeout(self.idle, outbox.wait_below(self.pace))
+                .await
+                .is_err()
+            {
+                tracing::info!(user = self.user, "client stopped reading during the replay");
+                outbox.close();
+            }
         }
-        !self.outbox.is_closed()
+        self.outboxes.iter().any(|o| !o.is_closed())
     }
 }
 
-/// Pushes the inbox up to `upto` into a session's outbox, paced by how
-/// fast the client reads. Returns the ids sent, so the live events held
-/// meanwhile can skip them.
-pub async fn to_session(node: &Node, outbox: &Arc<Outbox>, user: u64, upto: u64) -> HashSet<u64> {
+/// Pushes the inbox (ids from `after` to `upto`) into sessions' outboxes,
+/// paced by how fast the slowest client reads. Returns the ids sent, so
+/// the live events held meanwhile can skip them.
+async fn to_outboxes(
+    node: &Node,
+    outboxes: &[Arc<Outbox>],
+    user: u64,
+    after: u64,
+    upto: u64,
+) -> HashSet<u64> {
     let mut sink = SessionSink {
-        outbox,
+        outboxes,
         sent: HashSet::new(),
         pace: node.config.outbox_bytes / 2,
         idle: node.config.idle_timeout(),
         user,
     };
-    run(node, user, 0, upto, &mut sink).await;
+    run(node, user, after, upto, &mut sink).await;
     sink.sent
+}
+
+/// A login's replay: the inbox up to `upto` into the new session.
+pub async fn to_session(node: &Node, outbox: &Arc<Outbox>, user: u64, upto: u64) -> HashSet<u64> {
+    to_outboxes(node, std::slice::from_ref(outbox), user, 0, upto).await
+}
+
+/// Another node lost publications: each listed user's held sessions get
+/// the unacked messages from `since` on, then their held events.
+pub async fn lost(node: &Node, held: Vec<(u64, Vec<Arc<Outbox>>)>, since: u64) {
+    use futures::StreamExt;
+    let after = since.saturating_sub(1);
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    // A few users at a time: each one's live events wait for its replay.
+    futures::stream::iter(held)
+        .for_each_concurrent(LOST_REPLAYS_AT_ONCE, |(user, outboxes)| {
+            let n = &n;
+            async move {
+                let sent = to_outboxes(node, &outboxes, user, after, crate::ids::MAX_ID).await;
+                n.fetch_add(sent.len(), std::sync::atomic::Ordering::Relaxed);
+                for outbox in &outboxes {
+                    outbox.release(&sent);
+                }
+            }
+        })
+        .await;
+    tracing::info!(
+        messages = n.into_inner(),
+        "replayed messages another node could not deliver"
+    );
 }
 
 /// A replay to every session of a user on this node.
 struct HubSink<'a> {
     node: &'a Node,
     user: u64,
+    sent: HashSet<u64>,
 }
 
 impl Sink for HubSink<'_> {
     fn push(&mut self, msg: Msg) {
+        self.sent.insert(msg.id);
         self.node
             .router
             .hub()
@@ -126,14 +179,22 @@ impl Sink for HubSink<'_> {
     }
 }
 
-/// After a bus outage: every local user gets again the unacked messages
-/// with ids above `floor` (clients drop the duplicates by id).
+/// After this node's bus outage: every local user gets again the unacked
+/// messages with ids above `floor` (clients drop the duplicates by id),
+/// then the frames the bus held meanwhile, but those messages.
 pub async fn after_outage(node: &Node, floor: u64) {
+    let mut replayed = HashMap::new();
     let mut pushed = 0usize;
     for user in node.router.hub().users() {
-        let mut sink = HubSink { node, user };
+        let mut sink = HubSink {
+            node,
+            user,
+            sent: HashSet::new(),
+        };
         pushed += run(node, user, floor, crate::ids::MAX_ID, &mut sink).await;
+        replayed.insert(user, sink.sent);
     }
+    node.router.bus().resume(&replayed);
     tracing::info!(
         messages = pushed,
         "pushed messages that may have been missed during the outage"

@@ -144,7 +144,7 @@ pub enum Target {
 }
 
 /// A message to store, with the id and time the writer gave it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMsg {
     pub id: u64,
     pub ts: u64,
@@ -178,8 +178,23 @@ impl NewMsg {
 pub enum Stored {
     /// Stored, with an inbox row for each of these recipients.
     New { recipients: Vec<u64> },
-    /// The sender had already sent this `cid`: the original's id and time.
-    Duplicate { id: u64, ts: u64 },
+    /// The sender had already sent this `cid`: the original's id and time,
+    /// and, when it was stored by an earlier transaction, the original
+    /// itself with its recipients: the first attempt's delivery may have
+    /// been lost with its node, so a retry delivers again (clients drop
+    /// duplicates by id).
+    Duplicate {
+        id: u64,
+        ts: u64,
+        again: Option<Box<Redeliver>>,
+    },
+}
+
+/// A stored message to deliver again, and to whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeliver {
+    pub msg: NewMsg,
+    pub recipients: Vec<u64>,
 }
 
 /// One item of a batched write transaction.

@@ -12,6 +12,7 @@ use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
 use super::RedisBus;
+use crate::cluster::codec::Body;
 use crate::cluster::{BusError, ClusterEvent};
 use crate::ids::now_ms;
 
@@ -119,6 +120,25 @@ impl RedisBus {
         if !gone.is_empty() {
             let _ = self.events.send(ClusterEvent::Announce(gone));
         }
+        if n != self.node {
+            self.replay_after_death();
+        }
         Ok(())
+    }
+
+    /// A node died: messages it committed in its last moments may never
+    /// have been published. Every node (this one too: it ignores its own
+    /// publications) replays to its users what came since shortly before
+    /// the dead node's last sign of life.
+    fn replay_after_death(&self) {
+        let since_ms =
+            now_ms().saturating_sub((ALIVE_TTL + HEARTBEAT * 2).as_millis() as u64 + 5_000);
+        let since = crate::ids::first_id_at(since_ms);
+        self.enqueue(super::publisher::Publication {
+            user: None,
+            body: Body::Replay(since),
+        });
+        let held = self.hub.hold_all();
+        let _ = self.events.send(ClusterEvent::Replay { held, since });
     }
 }

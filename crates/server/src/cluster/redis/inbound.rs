@@ -1,17 +1,39 @@
 //! Incoming publications: frames for users held here go to the hub by the
 //! same call the router uses for local frames; invalidations from other
-//! nodes go to the relation cache. A connection loss reported by the
-//! client starts the outage handling.
+//! nodes go to the relation cache; session ends and replay requests are
+//! acted on. A connection loss reported by the client starts the outage
+//! handling.
+//!
+//! Order across an outage: from the moment this node sees its connection
+//! drop until the replay after the outage is done, frames from other nodes
+//! are held here (not delivered): otherwise a message published once
+//! Redis is back would reach a user before the older ones the replay
+//! brings. When the replay is done, [`RedisBus::resume_inbound`] lets the
+//! held frames through, minus the messages the replay carried.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::RedisBus;
+use crate::cluster::ClusterEvent;
 use crate::cluster::codec::{Body, Envelope, Invalidation};
 use crate::outbox::OutFrame;
+
+/// Frames held during an outage, at most; past this they are dropped (the
+/// messages among them are in the replay).
+const HELD_MAX: usize = 200_000;
+
+/// What arrived for a user while the inbound side was held.
+pub(super) enum HeldItem {
+    Frame(u64, OutFrame),
+    /// A replay request for one user (`Some`) or everyone.
+    Replay(Option<u64>, u64),
+}
 
 impl RedisBus {
     /// Handles what Redis pushes until `stop`.
@@ -52,20 +74,69 @@ impl RedisBus {
         match (self.keys.channel_user(channel), envelope.body) {
             (Some(user), Body::Frame(frame)) => {
                 crate::metrics::bus_received();
-                self.hub.deliver(&[user], &frame, None);
+                self.deliver_or_hold(HeldItem::Frame(user, frame));
             }
-            (Some(user), Body::EndSessions(bytes)) => {
-                let frame = OutFrame {
-                    bytes,
-                    msg_id: None,
-                };
-                self.hub.end_sessions(user, None, &frame);
-            }
+            (Some(user), Body::EndSessions(bytes)) => self.end_here(user, bytes),
+            (user, Body::Replay(since)) => self.deliver_or_hold(HeldItem::Replay(user, since)),
             (None, Body::Invalidate(what)) => match what {
                 Invalidation::Friendship(a, b) => self.cache.friendship_changed(a, b),
                 Invalidation::Group(g) => self.cache.group_changed(g),
             },
             _ => crate::metrics::bus_unreadable(),
+        }
+    }
+
+    fn end_here(&self, user: u64, bytes: Bytes) {
+        let frame = OutFrame {
+            bytes,
+            msg_id: None,
+        };
+        self.hub.end_sessions(user, None, &frame);
+    }
+
+    fn deliver_or_hold(&self, item: HeldItem) {
+        let mut held = self.inbound_held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_mut() {
+            Some(items) if items.len() < HELD_MAX => items.push(item),
+            Some(_) => crate::metrics::bus_dropped(),
+            None => self.act(item),
+        }
+    }
+
+    /// Delivers a frame, or starts a replay: its users' live events are
+    /// held from now on, so what follows waits for the replay.
+    fn act(&self, item: HeldItem) {
+        match item {
+            HeldItem::Frame(user, frame) => {
+                self.hub.deliver(&[user], &frame, None);
+            }
+            HeldItem::Replay(user, since) => {
+                let held = match user {
+                    Some(u) => vec![(u, self.hub.hold(u))],
+                    None => self.hub.hold_all(),
+                };
+                let _ = self.events.send(ClusterEvent::Replay { held, since });
+            }
+        }
+    }
+
+    /// Holds frames from other nodes from now until [`Self::resume_inbound`].
+    pub(super) fn hold_inbound(&self) {
+        let mut held = self.inbound_held.lock().unwrap_or_else(|e| e.into_inner());
+        held.get_or_insert_with(Vec::new);
+    }
+
+    /// Lets the held frames through, but the messages `replayed` carried.
+    pub(super) fn resume_inbound(&self, replayed: &HashMap<u64, HashSet<u64>>) {
+        let mut held = self.inbound_held.lock().unwrap_or_else(|e| e.into_inner());
+        for item in held.take().unwrap_or_default() {
+            if let HeldItem::Frame(user, frame) = &item
+                && let Some(id) = frame.msg_id
+                && replayed.get(user).is_some_and(|ids| ids.contains(&id))
+            {
+                continue;
+            }
+            self.act(item);
         }
     }
 }

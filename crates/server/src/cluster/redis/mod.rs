@@ -52,6 +52,8 @@ pub struct RedisBus {
     /// Subscriptions; its pushes arrive in [`inbound`].
     sub: ConnectionManager,
     publish_tx: mpsc::Sender<Publication>,
+    /// Set when a publication was dropped because the queue was full.
+    publish_dropped: AtomicBool,
     /// Where frames from other nodes are delivered.
     hub: Arc<Hub>,
     /// Where invalidations from other nodes are applied.
@@ -60,6 +62,9 @@ pub struct RedisBus {
     outage_since: AtomicU64,
     /// Set while the heartbeat has not yet confirmed a recovery.
     degraded: AtomicBool,
+    /// Frames from other nodes held from an outage until its replay is
+    /// done (`None`: delivering).
+    inbound_held: std::sync::Mutex<Option<Vec<inbound::HeldItem>>>,
     scripts: Scripts,
     events: mpsc::UnboundedSender<ClusterEvent>,
 }
@@ -134,10 +139,12 @@ impl RedisBus {
             cmd,
             sub,
             publish_tx,
+            publish_dropped: AtomicBool::new(false),
             hub,
             cache,
             outage_since: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
+            inbound_held: std::sync::Mutex::new(None),
             scripts: Scripts::new(),
             events,
         });
@@ -183,6 +190,10 @@ impl Bus for RedisBus {
             .map_err(BusError::from);
         // Lost: the recovery clears every node's cache.
         let _ = self.noting_outage(r);
+    }
+
+    fn resume(&self, replayed: &std::collections::HashMap<u64, std::collections::HashSet<u64>>) {
+        self.resume_inbound(replayed);
     }
 
     fn end_sessions(&self, user: u64, frame: &Bytes) {

@@ -40,6 +40,7 @@ impl RedisBus {
             );
             crate::metrics::bus_outage();
         }
+        self.hold_inbound();
         self.degraded.store(true, Ordering::Release);
     }
 

@@ -6,12 +6,15 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use super::bulk::{self, chunks, chunks_of};
 use super::dialect::{on, sql_id};
+use super::rows::msg_from_row;
 use super::{Pools, SqlStore};
-use crate::store::{BatchStore, Result, StoreError, Stored, Target, WriteOp, WriteOutcome};
+use crate::store::{
+    BatchStore, NewMsg, Redeliver, Result, StoreError, Stored, Target, WriteOp, WriteOutcome,
+};
 
 #[async_trait]
 impl BatchStore for SqlStore {
@@ -100,9 +103,40 @@ impl BatchStore for SqlStore {
                         .bind(m.cid.as_deref())
                         .fetch_one(&mut *tx)
                         .await?;
-                    let id = row.try_get::<i64, _>(0)? as u64;
-                    let ts = row.try_get::<i64, _>(1)? as u64;
-                    out[i] = Some(WriteOutcome::Msg(Stored::Duplicate { id, ts }));
+                    let first = msg_from_row(&row)?;
+                    let (target, recipients) = match (first.to, first.group) {
+                        (_, Some(g)) => {
+                            let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
+                                .bind(sql_id(g))
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            let ids = ids
+                                .into_iter()
+                                .map(|v| v as u64)
+                                .filter(|&u| u != first.from)
+                                .collect();
+                            (Target::Group(g), ids)
+                        }
+                        (to, None) => {
+                            let to = to.unwrap_or_default();
+                            (Target::User(to), vec![to])
+                        }
+                    };
+                    out[i] = Some(WriteOutcome::Msg(Stored::Duplicate {
+                        id: first.id,
+                        ts: first.ts,
+                        again: Some(Box::new(Redeliver {
+                            msg: NewMsg {
+                                id: first.id,
+                                ts: first.ts,
+                                from: first.from,
+                                target,
+                                text: first.text,
+                                cid: first.cid,
+                            },
+                            recipients,
+                        })),
+                    }));
                 }
             }
             // Inbox rows: one-to-one in bulk, groups by membership.
@@ -175,7 +209,12 @@ impl BatchStore for SqlStore {
             out[i] = Some(match &out[first] {
                 Some(WriteOutcome::Msg(Stored::New { .. })) => {
                     let m = msg(first);
-                    WriteOutcome::Msg(Stored::Duplicate { id: m.id, ts: m.ts })
+                    // Its first is being delivered with this batch.
+                    WriteOutcome::Msg(Stored::Duplicate {
+                        id: m.id,
+                        ts: m.ts,
+                        again: None,
+                    })
                 }
                 other => other.clone().unwrap_or(WriteOutcome::Acked),
             });

@@ -90,7 +90,8 @@ pub mod common {
         super::super::bulk::pick(&super::super::bulk::ACKS, n)
     }
     pub const MSG_EXISTS: &str = "SELECT 1 FROM messages WHERE id = ?";
-    pub const MSG_BY_CID: &str = "SELECT id, ts FROM messages WHERE sender_id = ? AND cid = ?";
+    pub const MSG_BY_CID: &str = "SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
+         FROM messages WHERE sender_id = ? AND cid = ?";
     pub const INSERT_GROUP_INBOX: &str = "INSERT INTO inbox (user_id, msg_id) \
          SELECT user_id, ? FROM group_members WHERE group_id = ? AND user_id <> ?";
     pub const DELETE_INBOX_OF: &str = "DELETE FROM inbox WHERE user_id = ?";
