@@ -96,3 +96,97 @@ test('errors are said in plain words', async (t) => {
   await p.page.waitForSelector('.toast.error:has-text("There is no group with that id")');
   assertClean(p);
 });
+
+test('friend requests: cancel, decline, block and unblock in the browser', async (t) => {
+  const { tcpUser } = await import('./lib/tcp.mjs');
+  const web = t.track(await newUser(t.browser, t.server.url, 'Fiona'));
+  const tcp = await tcpUser(t.server.tcpPort, 'Pushy Pete');
+  try {
+    // Sent, then cancelled: the other side is told.
+    await requestFriend(web, tcp.id);
+    await tcp.waitEvent((e) => e.ev === 'friend_request' && e.user.id === web.id, 10000, 'friend_request');
+    await web.page.click(`button[aria-label="Cancel the request to Pushy Pete"]`);
+    await tcp.waitEvent((e) => e.ev === 'friend_request_cancelled' && e.user === web.id, 10000, 'friend_request_cancelled');
+    await eventually(async () => !(await web.page.$('#h-requests-out')), { what: 'the sent request to go' });
+
+    // Received, then declined.
+    await tcp.req('add_friend', { user: web.id });
+    await web.page.click('button[aria-label="Decline Pushy Pete"]');
+    await eventually(async () => !(await web.page.$('#h-requests-in')), { what: 'the request to go' });
+    assertEqual(await web.page.textContent('#count-people'), '', 'no request left');
+
+    // Received, withdrawn by the sender: it disappears live.
+    await tcp.req('add_friend', { user: web.id });
+    await web.page.waitForSelector('#h-requests-in');
+    await tcp.req('cancel_friend', { user: web.id });
+    await eventually(async () => !(await web.page.$('#h-requests-in')), { what: 'the withdrawn request to go' });
+
+    // Received again, and blocked (asked first).
+    await tcp.req('add_friend', { user: web.id });
+    await web.page.click('button[aria-label="Block Pushy Pete"]');
+    await web.page.waitForSelector('#confirm-dialog[open]');
+    await web.page.click('#confirm-ok');
+    await web.page.waitForSelector(`#h-blocked`);
+    await web.page.waitForSelector(`#panel-people li[data-user="${tcp.id}"] >> text=blocked`);
+    // The blocked user's requests no longer arrive.
+    const r = await tcp.req('add_friend', { user: web.id });
+    assertEqual(r.status, 'requested', 'the blocked user sees nothing special');
+    await tcp.req('ping');
+    await web.page.waitForTimeout(200);
+    assert(!(await web.page.$('#h-requests-in')), 'no request from a blocked user');
+
+    // Unblocked; friends again only by a new request, accepted.
+    await web.page.click('button[aria-label="Unblock Pushy Pete"]');
+    await eventually(async () => !(await web.page.$('#h-blocked')), { what: 'the block to go' });
+    await tcp.req('add_friend', { user: web.id });
+    await web.page.click('button[aria-label="Accept Pushy Pete"]');
+    await tcp.waitEvent((e) => e.ev === 'friend_added' && e.user.id === web.id, 10000, 'friend_added');
+
+    // Removed by the other side: the conversation says so and the box goes.
+    await tcp.req('chat', { to: web.id, text: 'bye now' });
+    await web.page.evaluate((id) => { location.hash = `#/u/${id}`; }, tcp.id);
+    await web.page.waitForSelector('#messages >> text=bye now');
+    await tcp.req('remove_friend', { user: web.id });
+    await web.page.waitForSelector('#messages .note:has-text("Pushy Pete is no longer your friend.")');
+    await web.page.waitForSelector('.composer-off');
+    assertClean(web);
+  } finally {
+    tcp.close();
+  }
+});
+
+test('reconnect delays: full jitter, capped at 30 s, reset by a good login', async (t) => {
+  const p = t.track(await openPage(t.browser, t.server.url, { label: 'backoff' }));
+  const delays = await p.page.evaluate(async () => {
+    const { Connection } = await import('/js/connection.js');
+    const out = [];
+    for (const r of [0, 0.5, 0.999999]) {
+      const c = new Connection('ws://127.0.0.1:9/ws');
+      c.open = () => {};
+      c.started = true;
+      const random = Math.random;
+      Math.random = () => r;
+      const row = [];
+      for (let n = 0; n < 8; n++) {
+        const before = Date.now();
+        c.scheduleRetry('test');
+        row.push(c.retryAt - before);
+      }
+      c.markHealthy();
+      const before = Date.now();
+      c.scheduleRetry('test');
+      row.push(c.retryAt - before);
+      Math.random = random;
+      c.stop();
+      out.push(row);
+    }
+    return out;
+  });
+  const caps = [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 1000];
+  for (const [i, r] of [0, 0.5, 0.999999].entries()) {
+    delays[i].forEach((d, n) => {
+      const want = r * caps[n];
+      assert(Math.abs(d - want) <= 5, `try ${n} with random ${r}: ${d} ms, expected ${want}`);
+    });
+  }
+});

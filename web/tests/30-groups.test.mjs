@@ -37,6 +37,7 @@ test('a private group invite is accepted in the browser, then group chat both wa
     await waitForText(web, 'welcome, Ivy');
     // The author's name shows on others' messages in a group.
     await web.page.waitForSelector('#messages .msg.theirs .author:text("Owner Olga")');
+    await t.shot(web, 'group-chat');
 
     // Members with roles, on the group's page.
     await web.page.click('a:has-text("Info")');

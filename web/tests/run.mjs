@@ -70,6 +70,8 @@ for (const t of tests) {
     },
     /** Saves a screenshot of `p` as NAME.png in the shots folder. */
     async shot(p, name, opts = {}) {
+      // Without the passing notices, which would hide part of the page.
+      await p.page.evaluate(() => document.querySelectorAll('.toast').forEach((el) => el.remove()));
       await p.page.screenshot({ path: path.join(shots, `${name}.png`), ...opts });
     },
   };

@@ -40,6 +40,8 @@ export class Ui {
     client.addEventListener('incoming', (e) => this.onIncoming(e.detail));
     window.addEventListener('hashchange', () => {
       this.route = parseRoute(location.hash);
+      // The open conversation is highlighted in the Chats list.
+      if (this.route.view === 'conv' && this.sidebar.tab !== 'chats') this.sidebar.show('chats');
       this.renderMain(true);
       this.sidebar.render();
     });
