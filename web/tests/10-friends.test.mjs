@@ -64,7 +64,9 @@ test('two browser users befriend through a request and chat both ways live', asy
 });
 
 test('errors are said in plain words', async (t) => {
-  const p = t.track(await openPage(t.browser, t.server.url, { label: 'errors' }));
+  const p = t.track(await openPage(t.browser, t.server.url, { label: 'errors', width: 900, height: 640 }));
+  await p.page.waitForSelector('#login-id:focus');
+  await t.shot(p, 'login');
   await p.page.fill('#login-id', '999999');
   await p.page.fill('#login-password', 'wrong-password');
   await p.page.click('#login-form button[type=submit]');

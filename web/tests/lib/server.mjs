@@ -71,6 +71,8 @@ export class ChatServer {
       this.devPort = await freePort();
       this.dev = await startDevServer(this.devPort, this.webPort);
     }
+    /** Where pages come from: the server itself, or the dev server. */
+    this.pagePort = this.fromDisk ? this.devPort : this.webPort;
     this.url = this.fromDisk ? `http://127.0.0.1:${this.devPort}/` : url;
     return this;
   }
