@@ -46,6 +46,13 @@ export class Ui {
       this.sidebar.render();
     });
     $('banner-retry').addEventListener('click', () => client.conn.reconnectNow());
+    // The skip link must not change the address: that is the router's.
+    document.querySelector('.skip-link').addEventListener('click', (e) => {
+      e.preventDefault();
+      const box = document.getElementById('composer-text');
+      if (box && box.offsetParent) box.focus();
+      else document.querySelector('#sidebar [role=tab][aria-selected=true]')?.focus();
+    });
     setInterval(() => {
       if (client.conn.state === 'waiting') this.renderConnection();
     }, 1000);
