@@ -112,6 +112,8 @@ export class ChatClient extends EventTarget {
 
   resetState() {
     this.me = null;
+    /** Whether the lists below came from the server (a login on this page). */
+    this.listsKnown = false;
     /** id -> user, for each of these lists of the login reply. */
     this.friends = new Map();
     this.requestsIn = new Map();
@@ -246,6 +248,7 @@ export class ChatClient extends EventTarget {
   }
 
   applyLists(r) {
+    this.listsKnown = true;
     const byId = (list) => new Map((list || []).map((u) => [u.id, u]));
     this.friends = byId(r.friends);
     this.requestsIn = byId(r.requests_in);
@@ -762,8 +765,17 @@ export class ChatClient extends EventTarget {
     this.emit('lists');
   }
 
+  /** Lists a group's members (once at a time per group). */
   async loadMembers(gid) {
-    const r = await this.request('group_members', { group: gid });
+    this.membersLoading = this.membersLoading || new Set();
+    if (this.membersLoading.has(gid)) return;
+    this.membersLoading.add(gid);
+    let r;
+    try {
+      r = await this.request('group_members', { group: gid });
+    } finally {
+      this.membersLoading.delete(gid);
+    }
     this.members.set(gid, new Map(r.members.map((m) => [m.id, m])));
     for (const m of r.members) this.names.set(m.id, m.name);
     this.emit('members');

@@ -94,3 +94,35 @@ test('change password, log out, log out everywhere and delete the account in the
   assertClean(web);
   assertClean(other);
 });
+
+test('two tabs of one browser share the session', async (t) => {
+  const web = t.track(await newUser(t.browser, t.server.url, 'Tabitha'));
+  // A second tab of the same browser: logged in by the stored token.
+  const page2 = await web.context.newPage();
+  const errors = [];
+  page2.on('pageerror', (e) => errors.push(e.message));
+  let ended = false;
+  page2.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    if (String(f.payload).includes('"session_ended"')) ended = true;
+  }));
+  await page2.goto(t.server.url);
+  await page2.waitForSelector('#app:not([hidden])');
+  await page2.waitForSelector('#conn-dot.online');
+  // The password changed in the first tab: the server ends the second
+  // tab's session, which takes up the new token and stays logged in.
+  await web.page.click('#me-link');
+  await web.page.fill('#pw-old', web.password);
+  await web.page.fill('#pw-new', 'tabsecret1');
+  await web.page.fill('#pw-again', 'tabsecret1');
+  await web.page.click('button:has-text("Change password")');
+  await web.page.waitForSelector('.toast:has-text("Password changed")');
+  await eventually(() => ended, { what: "the server to end the second tab's session" });
+  await page2.waitForSelector('#conn-dot.online');
+  await page2.waitForSelector('#app:not([hidden])');
+  assert(await page2.isHidden('#login-screen'), 'the second tab is still logged in');
+  // Logging out in one tab logs out the other.
+  await web.page.click('#logout');
+  await page2.waitForSelector('#login-ended:has-text("You logged out in another tab.")');
+  assertEqual(errors, [], 'no errors in the second tab');
+  assertClean(web);
+});

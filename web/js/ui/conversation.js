@@ -76,7 +76,7 @@ export class ConversationView {
     if (this.kind === 'u') {
       const f = c.friends.get(this.id);
       online = f ? !!f.online : undefined;
-      sub = f ? (f.online ? 'online' : 'offline') : 'not your friend';
+      sub = f ? (f.online ? 'online' : 'offline') : c.listsKnown ? 'not your friend' : 'connecting…';
       sub = `${sub} · id ${this.id}`;
     } else {
       const g = c.groups.get(this.id);
@@ -98,6 +98,13 @@ export class ConversationView {
 
   /** The message box, or why there is none. */
   renderFooter() {
+    if (!this.client.listsKnown) {
+      // A reload: who is a friend is known after the login.
+      this.saveDraft();
+      this.textarea = null;
+      fill(this.footer, h('p', { class: 'composer-off' }, 'Connecting…'));
+      return;
+    }
     if (!this.exists) {
       this.saveDraft();
       this.textarea = null;

@@ -26,7 +26,6 @@ export class GroupPage {
     this.bottomBox = h('section');
     this.page = h('div', { class: 'page', id: 'group-page' });
     fill(root, this.head(), this.page);
-    if (this.client.groups.has(gid)) this.client.loadMembers(gid).catch((e) => this.ui.error(e));
     this.update();
   }
 
@@ -49,6 +48,10 @@ export class GroupPage {
   update() {
     if (this.gid === null) return;
     const g = this.group;
+    if (!g && !this.client.listsKnown) {
+      fill(this.page, h('p', { class: 'empty' }, 'Connecting…'));
+      return;
+    }
     if (!g) {
       fill(this.page, h('section', null, h('p', null, 'You are not a member of this group (anymore).'),
         h('a', { href: '#/' }, 'Back to your chats')));
@@ -154,6 +157,8 @@ export class GroupPage {
   renderMembers(g) {
     const ms = this.client.members.get(this.gid);
     if (!ms) {
+      // Cleared by a reconnect: fetched again once logged in.
+      if (this.client.loggedIn) this.client.loadMembers(this.gid).catch((e) => this.ui.error(e));
       fill(this.membersBox, h('h2', { id: 'h-members' }, 'Members'), h('p', { class: 'empty' }, 'Loading members…'));
       return;
     }

@@ -74,6 +74,10 @@ export class Sidebar {
     for (const r of rows) r.conv = c.convs.get(r.key);
     rows.sort((a, b) => ((b.conv && b.conv.lastId) || 0) - ((a.conv && a.conv.lastId) || 0)
       || a.name.localeCompare(b.name));
+    if (!rows.length && !c.listsKnown) {
+      fill(panel, h('p', { class: 'empty' }, 'Connecting…'));
+      return;
+    }
     if (!rows.length) {
       fill(panel, h('p', { class: 'empty' },
         'No chats yet. Add a friend by their id under People, or create or join a group under Groups.'));
