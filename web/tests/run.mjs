@@ -41,9 +41,9 @@ for (const f of fs.readdirSync(here).filter((n) => n.endsWith('.test.mjs')).sort
 const started = Date.now();
 const servers = [];
 /** A chatserver of its own for a test (restarts, say), in its own directory. */
-async function newServer() {
+async function newServer({ args = [], pagesFromDisk = fromDisk } = {}) {
   const dir = fs.mkdtempSync(path.join(work, 'server-'));
-  const s = new ChatServer(bin, dir, { fromDisk });
+  const s = new ChatServer(bin, dir, { fromDisk: pagesFromDisk, args });
   servers.push(s);
   return s.start();
 }
@@ -61,6 +61,8 @@ for (const t of tests) {
   const pages = [];
   const ctx = {
     browser,
+    /** A fresh directory for the test's files. */
+    tmpdir: () => fs.mkdtempSync(path.join(work, 'tmp-')),
     server: shared,
     newServer,
     /** Remembers a page so that it is closed (and shot on failure) after the test. */

@@ -24,10 +24,12 @@ export class ChatServer {
    * @param {string} bin the chatserver binary
    * @param {string} dir a fresh directory for the database and the log
    */
-  constructor(bin, dir, { fromDisk = false } = {}) {
+  constructor(bin, dir, { fromDisk = false, args = [] } = {}) {
     this.bin = bin;
     this.dir = dir;
     this.fromDisk = fromDisk;
+    /** More command-line arguments (TLS, say). */
+    this.extraArgs = args;
     this.proc = null;
     this.starts = 0;
   }
@@ -45,6 +47,7 @@ export class ChatServer {
       '--db', `sqlite://${path.join(this.dir, 'chat.db')}`,
       '--argon2-memory-kib', '1024', '--argon2-passes', '1',
       '--shutdown-grace', '2',
+      ...this.extraArgs,
     ];
     const proc = spawn(this.bin, args, { stdio: ['ignore', log, 'pipe'] });
     this.proc = proc;
