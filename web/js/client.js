@@ -262,14 +262,25 @@ export class ChatClient extends EventTarget {
     for (const i of r.invites || []) this.names.set(i.by.id, i.by.name);
   }
 
-  /** Ends the session on this page: back to the login screen, saying `why`. */
-  endSession(why) {
+  /**
+   * Ends the session on this page: back to the login screen, saying `why`,
+   * and forgets the token (unless another tab of this browser has stored a
+   * newer one). With `otherTab`, waits a moment before forgetting: when
+   * another tab changed the password, the server ends this session before
+   * that tab has stored its new token, which this tab then takes up.
+   */
+  endSession(why, { otherTab = false } = {}) {
     const uid = this.me && this.me.id;
     const token = this.session && this.session.token;
+    const forget = () => {
+      const now = storage.loadSession();
+      if (now && now.token !== token) return;
+      storage.forgetSession();
+      if (uid) storage.forgetUser(uid);
+    };
+    if (otherTab) setTimeout(forget, 3000);
+    else forget();
     const stored = storage.loadSession();
-    // Another tab may have stored a newer token (it changed the password).
-    if (!stored || stored.token === token) storage.forgetSession();
-    if (uid) storage.forgetUser(uid);
     this.session = null;
     this.loggedIn = false;
     this.openKey = null;
@@ -434,7 +445,8 @@ export class ChatClient extends EventTarget {
         break;
       }
       case 'session_ended':
-        this.endSession(ENDED[f.reason] || 'This session was ended by another session of your account.');
+        this.endSession(ENDED[f.reason] || 'This session was ended by another session of your account.',
+          { otherTab: f.reason === 'password_changed' });
         break;
       default:
         break;
