@@ -15,6 +15,14 @@
 //! sent again only if it is one of those; the others fail with
 //! [`ConnError::Lost`], since they may or may not have taken effect.
 //!
+//! A session can also end from elsewhere: a `session_ended` event (the
+//! password was changed, the account deleted, or the user logged out
+//! everywhere, on another device) means the token is dead and the server
+//! closes the connection next; the task forgets the session, so it never
+//! logs in again with the old token, and connects again at once, quietly,
+//! for the next login from the menu. A password change made here brings
+//! a new token, which replaces the old one for reconnecting.
+//!
 //! Liveness: after `keepalive` without sending anything the task sends a
 //! `ping` (whose reply it drops), and it promises the server as much with
 //! the login's `heartbeat` field; a connection on which nothing at all is
@@ -29,8 +37,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
 use std::time::Duration;
 
-use chat_proto::reply::LoggedIn;
-use chat_proto::{Credential, Event, LineDecoder, Request};
+use chat_proto::reply::{LoggedIn, NewToken};
+use chat_proto::{Credential, ErrorCode, Event, LineDecoder, Request, validate};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -111,6 +119,17 @@ pub fn waits_for_reconnect(request: &Request) -> bool {
     }
 }
 
+/// What the login promises for `keepalive`: the whole seconds, rounded
+/// up, raised to the least the server takes (pinging more often than
+/// promised does no harm); no promise past the most it takes.
+pub fn heartbeat(keepalive: Duration) -> Option<u32> {
+    let secs = keepalive.as_secs_f64().ceil() as u64;
+    if secs > validate::HEARTBEAT_MAX_SECS {
+        return None;
+    }
+    u32::try_from(secs.max(validate::HEARTBEAT_MIN_SECS)).ok()
+}
+
 /// The user's session, to log in again after a reconnect.
 #[derive(Debug, Clone)]
 struct Session {
@@ -152,9 +171,7 @@ impl Conn {
             host: host.to_owned(),
             port,
             keepalive,
-            heartbeat: u32::try_from(keepalive.as_secs_f64().ceil() as u64)
-                .unwrap_or(u32::MAX)
-                .max(1),
+            heartbeat: heartbeat(keepalive),
             cmds: rx,
             notices,
             next_id: 1,
@@ -166,6 +183,7 @@ impl Conn {
             last_sent: now,
             last_heard: now,
             down_since: None,
+            ending: false,
         };
         tokio::spawn(task.run(stream));
         Ok(Conn { cmds })
@@ -202,8 +220,8 @@ struct Task {
     host: String,
     port: u16,
     keepalive: Duration,
-    /// `keepalive` in whole seconds, rounded up: the login's promise.
-    heartbeat: u32,
+    /// The login's promise, from `keepalive` (see [`heartbeat`]).
+    heartbeat: Option<u32>,
     cmds: mpsc::Receiver<Waiter>,
     notices: mpsc::Sender<Notice>,
     /// The id of the next request; ids only grow, so `pending` in id order
@@ -224,6 +242,9 @@ struct Task {
     /// When the connection dropped, while it is down (and until the app
     /// has been told it is back).
     down_since: Option<Instant>,
+    /// The server ended the session (`session_ended`) and is about to
+    /// close the connection: that close is no outage to announce.
+    ending: bool,
 }
 
 impl Task {
@@ -237,24 +258,43 @@ impl Task {
                 End::Lost(e) => e,
             };
             self.requeue_or_fail();
-            if self.down_since.is_none() {
-                self.down_since = Some(Instant::now());
-                if !self.notify(Notice::Lost { error }).await {
-                    return;
-                }
+            // After an ended session the first attempt is made at once
+            // and said nothing of; only if it fails is it an outage.
+            let mut quiet = std::mem::take(&mut self.ending);
+            if !quiet && !self.lost(&error).await {
+                return;
             }
             stream = loop {
-                if !self.pause(backoff.next()).await {
+                if !quiet && !self.pause(backoff.next()).await {
                     return;
                 }
                 match self.attempt().await {
                     None => return,
                     Some(Ok(s)) => break s,
+                    Some(Err(e)) if quiet => {
+                        quiet = false;
+                        if !self.lost(&e.to_string()).await {
+                            return;
+                        }
+                    }
                     Some(Err(_)) => {}
                 }
             };
             reconnected = true;
         }
+    }
+
+    /// Tells the app the connection is down, once per outage; false when
+    /// the app is gone.
+    async fn lost(&mut self, error: &str) -> bool {
+        if self.down_since.is_some() {
+            return true;
+        }
+        self.down_since = Some(Instant::now());
+        self.notify(Notice::Lost {
+            error: error.to_owned(),
+        })
+        .await
     }
 
     /// Serves one connection until it drops. After a reconnect it first
@@ -268,9 +308,9 @@ impl Task {
             if let Some(s) = self.session.clone() {
                 let id = self.take_id();
                 let login = Request::Login {
-                    heartbeat: None,
                     user: s.user,
                     credential: Credential::Token(s.token),
+                    heartbeat: None,
                 };
                 self.relogin = Some(id);
                 if let Err(e) = self.write(&mut wr, id, &login).await {
@@ -278,7 +318,9 @@ impl Task {
                 }
             } else {
                 backoff.reset();
-                if !self.back(None).await {
+                // A quiet reconnect (after an ended session) had no
+                // outage to end.
+                if self.down_since.is_some() && !self.back(None).await {
                     return End::Stopped;
                 }
             }
@@ -348,7 +390,7 @@ impl Task {
         id: u64,
         request: &Request,
     ) -> Result<(), End> {
-        let line = wire::request_line(id, request, Some(self.heartbeat));
+        let line = wire::request_line(id, request, self.heartbeat);
         wr.write_all(&line)
             .await
             .map_err(|e| End::Lost(e.to_string()))?;
@@ -502,7 +544,14 @@ impl Task {
         };
         let reply = match wire::parse(text) {
             Err(e) => return self.garbled(format!("an unreadable frame ({e})")).await,
-            Ok(Incoming::Event(ev)) => return self.forward(Notice::Event(ev)).await,
+            Ok(Incoming::Event(ev)) => {
+                if matches!(ev, Event::SessionEnded { .. }) {
+                    // The token is dead and the connection closes next.
+                    self.logged_out();
+                    self.ending = true;
+                }
+                return self.forward(Notice::Event(ev)).await;
+            }
             Ok(Incoming::UnknownEvent(name)) => {
                 return self.forward(Notice::UnknownEvent(name)).await;
             }
@@ -510,7 +559,7 @@ impl Task {
         };
         let Some(re) = reply.re else {
             let what = match &reply.result {
-                Err(f) => format!("{}: {}", f.code, f.error),
+                Err(f) => format!("{}: {}", f.code_name(), f.error()),
                 Ok(_) => "a reply to no request".into(),
             };
             return self.garbled(what).await;
@@ -527,13 +576,24 @@ impl Task {
                 .garbled(format!("a reply to unknown request {re}"))
                 .await;
         };
-        if let Request::Login { user, .. } = &w.request
-            && let Ok(li) = reply.body::<LoggedIn>()
-        {
-            self.session = Some(Session {
-                user: *user,
-                token: li.token,
-            });
+        match &w.request {
+            Request::Login { user, .. } => {
+                if let Ok(li) = reply.body::<LoggedIn>() {
+                    self.session = Some(Session {
+                        user: *user,
+                        token: li.token,
+                    });
+                    self.ending = false;
+                }
+            }
+            // Every other token was revoked: reconnect with this one.
+            Request::ChangePassword { .. } => {
+                if let (Ok(t), Some(s)) = (reply.body::<NewToken>(), self.session.as_mut()) {
+                    s.token = t.token;
+                }
+            }
+            Request::DeleteAccount { .. } if reply.is_ok() => self.logged_out(),
+            _ => {}
         }
         // The caller may have given up waiting; that is fine.
         let _ = w.tx.send(Ok(reply));
@@ -558,7 +618,7 @@ impl Task {
                 }
                 self.flush_queue(wr).await
             }
-            Err(f) if f.code == "bad_credentials" => {
+            Err(f) if f.code() == Some(ErrorCode::BadCredentials) => {
                 // The token is no good any more: the session is over, and
                 // what was waiting for it with it.
                 self.logged_out();
@@ -567,7 +627,8 @@ impl Task {
             }
             Err(f) => Err(End::Lost(format!(
                 "logging in again failed: {}: {}",
-                f.code, f.error
+                f.code_name(),
+                f.error()
             ))),
         }
     }
@@ -589,6 +650,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_heartbeat_promise_stays_in_the_servers_range() {
+        assert_eq!(heartbeat(KEEPALIVE), Some(20));
+        assert_eq!(heartbeat(Duration::from_millis(300)), Some(5));
+        assert_eq!(heartbeat(Duration::from_secs_f64(7.2)), Some(8));
+        assert_eq!(heartbeat(Duration::from_secs(3600)), Some(3600));
+        assert_eq!(heartbeat(Duration::from_secs(3601)), None);
+    }
+
+    #[test]
     fn only_harmless_requests_wait_for_a_reconnect() {
         assert!(waits_for_reconnect(&Request::Ack { ids: vec![1] }));
         assert!(waits_for_reconnect(&Request::Chat {
@@ -604,7 +674,8 @@ mod tests {
         assert!(!waits_for_reconnect(&Request::Sync));
         assert!(!waits_for_reconnect(&Request::CreateGroup {
             name: "g".into(),
-            desc: String::new()
+            desc: String::new(),
+            visibility: chat_proto::Visibility::Public,
         }));
         assert!(!waits_for_reconnect(&Request::AddFriend { user: 1 }));
     }

@@ -1,7 +1,8 @@
 //! Incoming events on their way to the screen: duplicates dropped by
-//! message id, group messages from strangers held back (with everything
-//! after them, so that order is kept) while the group's member list is
-//! fetched for names, and the ids of shown messages gathered for `ack`.
+//! message id, group events naming strangers (a message, a kick by an
+//! admin, a role change) held back (with everything after them, so that
+//! order is kept) while the group's member list is fetched for names,
+//! and the ids of shown messages gathered for `ack`.
 //!
 //! Pure state, no I/O: the app pushes what the connection delivers, then
 //! pulls [`Step`]s with [`Inbox::next`] and carries them out (print an
@@ -165,13 +166,23 @@ impl Inbox {
     }
 
     /// The group whose members we should fetch before showing `ev`: a
-    /// group message, new to us, from someone whose name we do not know.
+    /// group message, new to us, from someone whose name we do not know;
+    /// a member removed by someone we cannot name; a role change of
+    /// someone we cannot name. (A kick of ourselves cannot be helped: we
+    /// are no longer allowed to list the members.)
     fn needs_names(&self, dir: &Directory, logged_in: bool, ev: &Event) -> Option<u64> {
-        let Event::Msg { msg } = ev else { return None };
-        let group = msg.group?;
-        let unknown = dir.user_name(msg.from).is_none();
-        (logged_in && unknown && !self.fetched.contains(&group) && !self.seen.contains(msg.id))
-            .then_some(group)
+        let (group, who) = match ev {
+            Event::Msg { msg } if !self.seen.contains(msg.id) => (msg.group?, msg.from),
+            Event::MemberLeft {
+                group,
+                by: Some(by),
+                ..
+            } => (*group, *by),
+            Event::MemberRole { group, user, .. } => (*group, *user),
+            _ => return None,
+        };
+        let unknown = dir.user_name(who).is_none();
+        (logged_in && unknown && !self.fetched.contains(&group)).then_some(group)
     }
 
     /// Records a message about to be shown; `None` for a duplicate.
@@ -297,6 +308,45 @@ mod tests {
         inbox.new_session();
         inbox.push(gm(24, 8, 3));
         assert_eq!(steps(&mut inbox, &dir), vec![Step::Fetch(3)]);
+    }
+
+    #[test]
+    fn kicks_and_roles_by_strangers_wait_for_names_too() {
+        let mut dir = me();
+        let mut inbox = Inbox::new();
+        let kicked = Event::MemberLeft {
+            group: 3,
+            user: User {
+                id: 8,
+                name: "sam".into(),
+                online: Some(false),
+            },
+            by: Some(7),
+        };
+        inbox.push(kicked.clone());
+        assert_eq!(steps(&mut inbox, &dir), vec![Step::Fetch(3)]);
+        dir.learn(7, "tom");
+        inbox.fetched(3);
+        assert_eq!(steps(&mut inbox, &dir), vec![Step::Show(kicked)]);
+        // Left of their own accord: the event names them already.
+        let left = Event::MemberLeft {
+            group: 4,
+            user: User {
+                id: 9,
+                name: "eve".into(),
+                online: Some(false),
+            },
+            by: None,
+        };
+        inbox.push(left.clone());
+        assert_eq!(steps(&mut inbox, &dir), vec![Step::Show(left)]);
+        let role = Event::MemberRole {
+            group: 5,
+            user: 10,
+            role: chat_proto::Role::Admin,
+        };
+        inbox.push(role);
+        assert_eq!(steps(&mut inbox, &dir), vec![Step::Fetch(5)]);
     }
 
     #[test]

@@ -50,7 +50,9 @@ When stdin is not a terminal, lines are read from it without prompts:
   without login flags, menu answers first: `1`, user id, password (login),
   or `2`, name, password (register, then logged in), or `3` (quit);
   with --user and no password, the password is the first line;
-  then one command per line (`help` lists them). Each command waits for
+  then one command per line (`help` lists them); `changepassword` reads
+  the old password and the new one twice from the next lines, and
+  `deleteaccount` the password and `yes`. Each command waits for
   its reply, and each answer starts with the command it answers
   (`chat:2:hi -> ...`). A message typed while the server is unreachable
   is sent when the connection is back. At the end of input the client
@@ -59,7 +61,8 @@ When stdin is not a terminal, lines are read from it without prompts:
 Exit status:
   0  every command worked
   1  a command failed (an error, a malformed command, a message not
-     sent), or the login from the flags failed
+     sent), the login from the flags failed, or the session was ended
+     from another device (a password change, logoutall, deleteaccount)
   2  bad command-line arguments
   3  the server could not be reached at start";
 

@@ -1,23 +1,60 @@
-//! The client's side of the wire format: requests encoded as lines (with
-//! the login's optional `heartbeat` extension), and server frames decoded
+//! The client's side of the wire format: requests encoded as lines (a
+//! `login` carries the `heartbeat` promise), and server frames decoded
 //! leniently, so that a newer server never leaves the client hanging: a
 //! reply with an error code this client does not know still answers its
 //! request, and an event it does not know is reported as such.
 //!
-//! `chat-proto`'s types are used for everything they cover; only the
-//! envelope of what the server sends is read here.
+//! `chat-proto`'s types are used for everything they cover (requests,
+//! events, [`ErrorBody`] with its [`ErrorCode`] and `retry_after`); only
+//! the envelope of what the server sends is read here, because
+//! `chat_proto::ServerFrame::parse` rejects a whole frame whose `code` or
+//! `ev` it does not know, which would leave the request unanswered.
 
-use chat_proto::{Event, Request, RequestFrame};
+use chat_proto::{ErrorBody, ErrorCode, Event, Request, RequestFrame};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// A failed reply: its code as sent (known to this client or not), the
-/// server's own words, and `retry_after` (seconds) when rate limited.
+/// A failed reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: String,
-    pub error: String,
-    pub retry_after: Option<u64>,
+pub enum Failure {
+    /// A code of the contract, with the server's words and `retry_after`.
+    Known(ErrorBody),
+    /// A code this client does not know (a newer server), as sent.
+    Unknown { code: String, error: String },
+}
+
+impl Failure {
+    /// The code, when this client knows it.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Failure::Known(b) => Some(b.code),
+            Failure::Unknown { .. } => None,
+        }
+    }
+
+    /// The code as sent.
+    pub fn code_name(&self) -> &str {
+        match self {
+            Failure::Known(b) => b.code.as_str(),
+            Failure::Unknown { code, .. } => code,
+        }
+    }
+
+    /// The server's own words.
+    pub fn error(&self) -> &str {
+        match self {
+            Failure::Known(b) => &b.error,
+            Failure::Unknown { error, .. } => error,
+        }
+    }
+
+    /// Seconds until a try may pass (`rate_limited` password logins).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Failure::Known(b) => b.retry_after,
+            Failure::Unknown { .. } => None,
+        }
+    }
 }
 
 /// A reply as the client receives it; the body is decoded on demand, since
@@ -39,6 +76,10 @@ pub enum BodyError {
 }
 
 impl Reply {
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
     /// Decodes the success fields as `T`.
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, BodyError> {
         match &self.result {
@@ -84,34 +125,40 @@ pub fn parse(line: &str) -> Result<Incoming, String> {
     }
     let result = match env.ok {
         Some(true) => Ok(line.to_owned()),
-        _ => Err(Failure {
-            code: env.code.unwrap_or_else(|| "internal".into()),
-            error: env.error.unwrap_or_default(),
-            retry_after: env.retry_after,
-        }),
+        _ => {
+            let name = env.code.unwrap_or_else(|| "internal".into());
+            let error = env.error.unwrap_or_default();
+            Err(
+                match serde_json::from_value::<ErrorCode>(name.clone().into()) {
+                    Ok(code) => Failure::Known(ErrorBody {
+                        code,
+                        error,
+                        retry_after: env.retry_after,
+                    }),
+                    Err(_) => Failure::Unknown { code: name, error },
+                },
+            )
+        }
     };
     Ok(Incoming::Reply(Reply { re: env.re, result }))
 }
 
-/// A request as one line. A `login` carries `heartbeat` when given: the
-/// promise to send something at least every that many seconds, so that
-/// the server may close the session after a silence of about 2.5 times
-/// it (an extension; servers that do not know it ignore it).
+/// A request as one line. A `login` carries `heartbeat` when given and
+/// the login does not set one: the promise to send something at least
+/// every that many seconds, so that the server may close a silent session
+/// sooner than its idle timeout.
 pub fn request_line(id: u64, request: &Request, heartbeat: Option<u32>) -> Vec<u8> {
-    let frame = RequestFrame {
-        id: Some(id),
-        request: request.clone(),
-    };
-    match (request, heartbeat) {
-        (Request::Login { .. }, Some(secs)) => {
-            let mut value = serde_json::to_value(&frame).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                map.insert("heartbeat".into(), secs.into());
-            }
-            chat_proto::encode_line(&value)
-        }
-        _ => frame.to_line(),
+    let mut request = request.clone();
+    if let Request::Login { heartbeat: h, .. } = &mut request
+        && h.is_none()
+    {
+        *h = heartbeat;
     }
+    RequestFrame {
+        id: Some(id),
+        request,
+    }
+    .to_line()
 }
 
 #[cfg(test)]
@@ -137,11 +184,11 @@ mod tests {
             v2,
             Incoming::Reply(Reply {
                 re: Some(4),
-                result: Err(Failure {
-                    code: "no_such_request".into(),
+                result: Err(Failure::Known(ErrorBody {
+                    code: ErrorCode::NoSuchRequest,
                     error: "no request from 9".into(),
                     retry_after: None
-                })
+                }))
             })
         );
         let limited =
@@ -150,7 +197,21 @@ mod tests {
         let Incoming::Reply(Reply { result: Err(f), .. }) = limited else {
             panic!("{limited:?}")
         };
-        assert_eq!(f.retry_after, Some(30));
+        assert_eq!(f.code(), Some(ErrorCode::RateLimited));
+        assert_eq!(f.retry_after(), Some(30));
+
+        // A code from a newer server still answers the request.
+        let newer = parse(r#"{"re":6,"ok":false,"code":"brand_new","error":"words"}"#).unwrap();
+        let Incoming::Reply(Reply {
+            re: Some(6),
+            result: Err(f),
+        }) = newer
+        else {
+            panic!("{newer:?}")
+        };
+        assert_eq!(f.code(), None);
+        assert_eq!(f.code_name(), "brand_new");
+        assert_eq!(f.error(), "words");
     }
 
     #[test]
@@ -164,7 +225,18 @@ mod tests {
             })
         );
         let v2 = parse(r#"{"ev":"friend_request","user":{"id":2,"name":"b"}}"#).unwrap();
-        assert_eq!(v2, Incoming::UnknownEvent("friend_request".into()));
+        assert_eq!(
+            v2,
+            Incoming::Event(Event::FriendRequest {
+                user: chat_proto::User {
+                    id: 2,
+                    name: "b".into(),
+                    online: None
+                }
+            })
+        );
+        let newer = parse(r#"{"ev":"typing","user":2}"#).unwrap();
+        assert_eq!(newer, Incoming::UnknownEvent("typing".into()));
         assert!(parse("not json").is_err());
         assert!(parse("[1,2]").is_err());
     }
@@ -174,6 +246,7 @@ mod tests {
         let login = Request::Login {
             user: 7,
             credential: Credential::Token("t".into()),
+            heartbeat: None,
         };
         let line = request_line(1, &login, Some(20));
         let v: Value = serde_json::from_slice(&line).unwrap();
@@ -185,5 +258,10 @@ mod tests {
         let ping: Value =
             serde_json::from_slice(&request_line(2, &Request::Ping, Some(20))).unwrap();
         assert_eq!(ping, json!({"id": 2, "op": "ping"}));
+        let none: Value = serde_json::from_slice(&request_line(3, &login, None)).unwrap();
+        assert_eq!(
+            none,
+            json!({"id": 3, "op": "login", "user": 7, "token": "t"})
+        );
     }
 }

@@ -10,7 +10,7 @@
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use chat_testkit::TestServer;
+use chat_testkit::{TestServer, fixture};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -146,6 +146,13 @@ async fn account(server: &TestServer, name: &str) -> u64 {
     c.register(name, PASSWORD).await.expect("register")
 }
 
+/// `a` asks `b` to be friends and `b` accepts, over the raw protocol.
+async fn befriend(server: &TestServer, a: u64, b: u64) {
+    let mut ca = fixture::session(server, a).await.unwrap();
+    let mut cb = fixture::session(server, b).await.unwrap();
+    fixture::befriend(&mut ca, &mut cb).await.unwrap();
+}
+
 /// The index of the first line containing `needle`, or a failure that
 /// shows the whole output.
 fn line_of(out: &str, needle: &str) -> usize {
@@ -237,18 +244,33 @@ async fn friends_chat_live_with_names_and_colons() {
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
 
+    // Alice asks, bob accepts: friends by consent.
     let mut b = Cli::login(&server, bob).await;
-    let out = run_as(
-        &server,
-        alice,
-        &format!("addfriend:{bob}\nchat:{bob}:hello: with colons\n"),
-    )
-    .await;
-    line_of(&out, &format!("added friend bob({bob})"));
-    assert!(!out.contains("error"), "{out}");
-
-    b.expect(&format!("alice({alice}) is now your friend"))
+    let mut a = Cli::login(&server, alice).await;
+    a.send(&format!("addfriend:{bob}")).await;
+    a.expect(&format!("friend request sent to bob({bob})"))
         .await;
+    b.expect(&format!(
+        "alice({alice}) wants to be your friend: accept:{alice} to accept, decline:{alice} to \
+         decline"
+    ))
+    .await;
+    // Not friends yet: no chat.
+    a.send(&format!("chat:{bob}:too early")).await;
+    a.expect(&format!(
+        "error: bob({bob}) is not your friend yet: send a request with addfriend:{bob}"
+    ))
+    .await;
+    b.send(&format!("accept:{alice}")).await;
+    b.expect(&format!("you and alice({alice}) are friends now"))
+        .await;
+    a.expect(&format!("you and bob({bob}) are friends now"))
+        .await;
+    a.send(&format!("chat:{bob}:hello: with colons")).await;
+    let (status, out) = a.finish().await;
+    assert_eq!(status.code(), Some(1), "the early chat failed:\n{out}");
+    assert_eq!(out.matches("error").count(), 1, "{out}");
+
     let line = b.expect("hello: with colons").await;
     // `[HH:MM:SS] alice(ID): text`
     assert!(
@@ -276,12 +298,7 @@ async fn offline_messages_show_after_login_and_are_acked() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
-    let mut raw = server.client().await.unwrap();
-    raw.login(alice, PASSWORD).await.unwrap();
-    raw.ok(json!({"op": "add_friend", "user": bob}))
-        .await
-        .unwrap();
-    drop(raw);
+    befriend(&server, alice, bob).await;
 
     let out = run_as(
         &server,
@@ -322,10 +339,12 @@ async fn groups_create_join_chat_list_and_history() {
     )
     .await;
     line_of(&out, &format!("joined group fun({gid})"));
-    line_of(&out, &format!("members of group fun({gid}):"));
+    let members = line_of(&out, &format!("members of group fun({gid}):"));
     let lines: Vec<&str> = out.lines().collect();
-    let header = line_of(&out, "ROLE");
-    assert!(lines[header].contains("ID") && lines[header].contains("STATE"));
+    let header = members + 1;
+    for column in ["ID", "NAME", "ROLE", "STATE"] {
+        assert!(lines[header].contains(column), "{}", lines[header]);
+    }
     let alice_row = line_of(&out, "alice");
     let bob_row = line_of(&out, " bob ");
     for (row, id, role) in [(alice_row, alice, "creator"), (bob_row, bob, "member")] {
@@ -417,7 +436,7 @@ async fn errors_unknown_commands_and_usage() {
         "chat:abc -> usage: chat:friendid:message".to_owned(),
         format!("chat:{stranger} -> usage: chat:friendid:message"),
         "foo -> unknown command `foo`; type `help` to see the commands".to_owned(),
-        "addfriend -> usage: addfriend:friendid".to_owned(),
+        "addfriend -> usage: addfriend:userid".to_owned(),
         "joingroup:999999 -> error: there is no group with id 999999 that you can see".to_owned(),
     ];
     assert_eq!(&lines[start..start + expected.len()], &expected, "{out}");
@@ -425,7 +444,7 @@ async fn errors_unknown_commands_and_usage() {
     assert!(help >= start + expected.len());
     for usage in [
         "chat:friendid:message",
-        "addfriend:friendid",
+        "addfriend:userid",
         "creategroup:groupname:groupdesc",
         "joingroup:groupid",
         "groupchat:groupid:message",
@@ -523,12 +542,7 @@ async fn reconnects_and_logs_in_again_with_its_token() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
-    let mut raw = server.client().await.unwrap();
-    raw.login(alice, PASSWORD).await.unwrap();
-    raw.ok(json!({"op": "add_friend", "user": bob}))
-        .await
-        .unwrap();
-    drop(raw);
+    befriend(&server, alice, bob).await;
 
     let mut b = Cli::login(&server, bob).await;
     let (server, _data) = restart(server, true).await;

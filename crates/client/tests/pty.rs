@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_testkit::TestServer;
+use chat_testkit::{TestServer, fixture};
 use nix::pty::{Winsize, openpty};
 use serde_json::json;
 use unicode_width::UnicodeWidthStr as _;
@@ -172,6 +172,13 @@ async fn account(server: &TestServer, name: &str) -> u64 {
     c.register(name, PASSWORD).await.expect("register")
 }
 
+/// `a` asks `b` to be friends and `b` accepts, over the raw protocol.
+async fn befriend(server: &TestServer, a: u64, b: u64) {
+    let mut ca = fixture::session(server, a).await.unwrap();
+    let mut cb = fixture::session(server, b).await.unwrap();
+    fixture::befriend(&mut ca, &mut cb).await.unwrap();
+}
+
 // ----- 2: passwords -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,6 +230,85 @@ async fn passwords_are_never_echoed() {
     assert!(!out.contains("s3cret"), "{out}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changepassword_and_deleteaccount_ask_without_echo() {
+    let server = TestServer::start().await.unwrap();
+    let alice = account(&server, "alice").await;
+    let mut t = Screen::spawn(
+        &server,
+        &["--user", &alice.to_string(), "--password", PASSWORD],
+        80,
+    );
+    t.wait_for("> ").await;
+    t.keys("changepassword\r");
+    t.wait_for("old password: ").await;
+    t.keys(&format!("{PASSWORD}\r"));
+    t.wait_for("new password: ").await;
+    t.keys("Brand-new-99\r");
+    t.wait_for("new password again: ").await;
+    // Backspace edits the hidden line here too.
+    t.keys("Brand-new-99x\x7f\r");
+    t.wait_for("password changed; your other sessions were logged out")
+        .await;
+    t.wait_for("> ").await;
+    // The new password works at once, for the deletion's question.
+    t.keys("deleteaccount\r");
+    t.wait_for("password: ").await;
+    t.keys("Brand-new-99\r");
+    t.wait_for(&format!(
+        "delete account alice({alice}) for good? type yes to confirm: "
+    ))
+    .await;
+    // The confirmation is no secret: it shows as typed.
+    t.keys("no\r");
+    t.wait_for("no").await;
+    t.wait_for("not deleted: the answer was not yes").await;
+    let out = t.quit();
+    assert!(
+        !out.contains("Brand-new"),
+        "a password reached the screen:\n{out}"
+    );
+    assert!(!out.contains(PASSWORD), "{out}");
+
+    // The new password is the one that logs in now.
+    let mut raw = server.client().await.unwrap();
+    raw.login(alice, "Brand-new-99").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_elsewhere_goes_back_to_the_menu() {
+    let server = TestServer::start().await.unwrap();
+    let alice = account(&server, "alice").await;
+    let mut t = Screen::spawn(
+        &server,
+        &["--user", &alice.to_string(), "--password", PASSWORD],
+        80,
+    );
+    t.wait_for("> ").await;
+    let mut phone = server.client().await.unwrap();
+    phone.login(alice, PASSWORD).await.unwrap();
+    phone
+        .ok(json!({"op": "change_password", "old": PASSWORD, "new": "from-my-phone"}))
+        .await
+        .unwrap();
+    t.wait_for("this session was ended: your password was changed on another device")
+        .await;
+    t.wait_for("log in again with the new password").await;
+    t.wait_for("3. quit").await;
+    // The line at the prompt answers the menu.
+    t.keys("1\r");
+    t.wait_for("userid: ").await;
+    t.keys(&format!("{alice}\r"));
+    t.wait_for("password: ").await;
+    t.keys("from-my-phone\r");
+    t.wait_for(&format!("current user => account:{alice}"))
+        .await;
+    let out = t.quit();
+    for never in ["could not log in again", "connection", "from-my-phone"] {
+        assert!(!out.contains(never), "{never:?} on screen:\n{out}");
+    }
+}
+
 // ----- 3 and 4: an outage at the prompt -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,12 +316,7 @@ async fn an_outage_keeps_the_prompt_responsive_and_says_so() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
-    let mut raw = server.client().await.unwrap();
-    raw.login(alice, PASSWORD).await.unwrap();
-    raw.ok(json!({"op": "add_friend", "user": bob}))
-        .await
-        .unwrap();
-    drop(raw);
+    befriend(&server, alice, bob).await;
     let mut t = Screen::spawn(
         &server,
         &["--user", &alice.to_string(), "--password", PASSWORD],
@@ -293,8 +374,13 @@ async fn the_login_screen_fits_a_40_column_terminal() {
     let server = TestServer::start().await.unwrap();
     let alice = account(&server, "alice").await;
     let mut raw = server.client().await.unwrap();
-    raw.signup("Bartholomew the Magnificent III").await.unwrap();
-    raw.ok(json!({"op": "add_friend", "user": alice}))
+    let long = raw.signup("Bartholomew the Magnificent III").await.unwrap();
+    befriend(&server, long, alice).await;
+    // A friend request, waiting for alice's answer on her login screen.
+    let mut klein = server.client().await.unwrap();
+    klein.signup("Klein").await.unwrap();
+    klein
+        .ok(json!({"op": "add_friend", "user": alice}))
         .await
         .unwrap();
     raw.ok(
@@ -330,5 +416,10 @@ async fn the_login_screen_fits_a_40_column_terminal() {
             .any(|l| l.contains("Bartholomew") && l.contains('…')),
         "{out}"
     );
-    assert!(screen.iter().any(|l| l.contains("happy game")), "{out}");
+    assert!(screen.iter().any(|l| l.contains("happy g")), "{out}");
+    assert!(
+        screen.iter().any(|l| l.contains("friend requests")),
+        "{out}"
+    );
+    assert!(screen.iter().any(|l| l.ends_with("Klein")), "{out}");
 }

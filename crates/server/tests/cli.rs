@@ -192,3 +192,86 @@ async fn settings_come_from_the_environment_too() -> anyhow::Result<()> {
     assert!(!dir.path().join("data").exists(), "not the default folder");
     Ok(())
 }
+
+/// Runs the binary on `url` (it must fail to start); returns stderr.
+fn failed_start(dir: &Path, url: &str, env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let port = chat_testkit::free_port()?;
+    let mut cmd = command(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .args(["127.0.0.1", &port.to_string(), "--db", url])
+        .output()?;
+    assert!(!out.status.success(), "{url} must not start a server");
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn start_up_errors_hide_passwords_and_name_the_cause() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A database password is never printed, even in an error.
+    let closed = chat_testkit::free_port()?;
+    let url = format!("mysql://root:WrongPw@127.0.0.1:{closed}/chat");
+    let err = failed_start(dir.path(), &url, &[("RUST_BACKTRACE", "1")])?;
+    assert!(!err.contains("WrongPw"), "{err}");
+    assert!(err.contains("***"), "{err}");
+    // An unreachable database says so, with its address and the cause.
+    assert!(
+        err.contains(&format!("cannot reach MySQL at 127.0.0.1:{closed}"))
+            && err.to_lowercase().contains("refused"),
+        "{err}"
+    );
+    // No backtrace, even with RUST_BACKTRACE set.
+    assert!(
+        !err.contains("backtrace") && err.lines().count() <= 3,
+        "{err}"
+    );
+    // An SQLite file that cannot be opened (its "folder" is a file: no
+    // user, root included, can create it): the path and the cause.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"")?;
+    let path = file.join("chat.db");
+    let err = failed_start(dir.path(), &format!("sqlite://{}", path.display()), &[])?;
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(
+        err.contains("os error"),
+        "the operating system's reason:\n{err}"
+    );
+    assert!(
+        !err.contains("code: 14"),
+        "SQLite's code says nothing:\n{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_complete_from_the_start_and_the_log_is_plain() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = chat_testkit::free_port()?;
+    let admin = chat_testkit::free_port()?;
+    let mut cmd = command(dir.path());
+    cmd.args(["127.0.0.1", &port.to_string()])
+        .args(["--http", &format!("127.0.0.1:{admin}")]);
+    let mut child = spawn(cmd, dir.path(), port).await?;
+    chat_testkit::wait_port(admin, Duration::from_secs(10)).await?;
+    // Before any connection, every gauge and counter is there.
+    let (status, body) = chat_testkit::http_get(addr(admin), "/metrics").await?;
+    assert_eq!(status, 200);
+    for name in [
+        "chat_connections ",
+        "chat_sessions ",
+        "chat_connections_total ",
+        "chat_messages_stored_total ",
+    ] {
+        assert!(body.contains(name), "{name} missing from:\n{body}");
+    }
+    child.terminate()?;
+    let log = logs(dir.path());
+    assert!(
+        !log.contains("None") && !log.contains("Some("),
+        "the start-up line shows values, not Rust options:\n{log}"
+    );
+    assert!(log.contains("web client: http://127.0.0.1:"), "{log}");
+    Ok(())
+}

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chat_testkit::fixture::befriend;
 use chat_testkit::{TestClient, TestServer, cluster_config};
 use serde_json::json;
 
@@ -34,15 +35,14 @@ impl Cluster {
         self.nodes[node].client().await.unwrap()
     }
 
-    /// alice on node 0 and bob on node 1, logged in and friends.
+    /// alice on node 0 and bob on node 1, logged in and friends (alice
+    /// asked, bob accepted).
     async fn friends_across(&self) -> (TestClient, u64, TestClient, u64) {
         let mut a = self.client(0).await;
         let mut b = self.client(1).await;
         let ida = a.signup("alice").await.unwrap();
         let idb = b.signup("bob").await.unwrap();
-        a.ok(json!({"op": "add_friend", "user": idb}))
-            .await
-            .unwrap();
+        befriend(&mut a, &mut b).await.unwrap();
         (a, ida, b, idb)
     }
 
@@ -64,18 +64,31 @@ async fn users_on_different_nodes_chat_and_see_presence() {
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
 
-    // Friendship across nodes: bob's node hears of it.
+    // Friendship across nodes: bob's node hears of the request, alice's
+    // of the acceptance, and each side sees the other online.
     let r = a
         .ok(json!({"op": "add_friend", "user": idb}))
         .await
         .unwrap();
+    assert_eq!(r["status"], json!("requested"));
+    let ev = b.event_of("friend_request").await.unwrap();
+    assert_eq!(ev["user"]["id"], json!(ida));
+    let r = b
+        .ok(json!({"op": "accept_friend", "user": ida}))
+        .await
+        .unwrap();
     assert_eq!(
-        r["friend"]["online"],
+        r["friend"],
+        json!({"id": ida, "name": "alice", "online": true}),
+        "alice is online on the other node"
+    );
+    let ev = a.event_of("friend_added").await.unwrap();
+    assert_eq!(ev["user"]["id"], json!(idb));
+    assert_eq!(
+        ev["user"]["online"],
         json!(true),
         "bob is online on the other node"
     );
-    let ev = b.event_of("friend_added").await.unwrap();
-    assert_eq!(ev["user"]["id"], json!(ida));
 
     // One-to-one, both ways.
     let sent = a

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chat_testkit::fixture::befriend;
 use chat_testkit::{Child, TcpProxy, TestClient, TestServer, cluster_config};
 use serde_json::{Value, json};
 
@@ -100,12 +101,8 @@ async fn killed_node_heals_presence_and_its_clients_resume_through_nginx() {
     let idc = c.signup("carol").await.unwrap();
     let mut b = connect(p2).await;
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
-    c.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
+    befriend(&mut a, &mut b).await.unwrap();
+    befriend(&mut c, &mut b).await.unwrap();
     let token_a = a.token.clone().unwrap();
 
     // bob writes; alice reads everything live but acks only the first two.
@@ -211,9 +208,7 @@ async fn redis_restart_during_traffic_loses_nothing() {
     let mut b = n1.client().await.unwrap();
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
+    befriend(&mut a, &mut b).await.unwrap();
 
     // alice sends steadily from another task while Redis goes away and
     // comes back; every id that got ok is recorded.
@@ -296,9 +291,7 @@ async fn database_outage_gives_unavailable_and_heals() {
     let mut b = node.client().await.unwrap();
     let ida = a.signup("alice").await.unwrap();
     let idb = b.signup("bob").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idb}))
-        .await
-        .unwrap();
+    befriend(&mut a, &mut b).await.unwrap();
 
     proxy.cut();
     let (status, body) = chat_testkit::http_get(http, "/healthz").await.unwrap();
@@ -374,10 +367,17 @@ async fn presence_missed_during_a_redis_outage_is_announced_after() {
     let mut a = n0.client().await.unwrap();
     a.signup("alice").await.unwrap();
     let mut c = n1.client().await.unwrap();
-    let idc = c.register("carol", "password1").await.unwrap();
-    a.ok(json!({"op": "add_friend", "user": idc}))
-        .await
-        .unwrap();
+    let idc = c.signup("carol").await.unwrap();
+    // Friendship needs carol's consent, so she is online for it; then she
+    // logs out, and alice hears it before Redis goes.
+    befriend(&mut a, &mut c).await.unwrap();
+    c.ok(json!({"op": "logout"})).await.unwrap();
+    loop {
+        let ev = a.event_of("presence").await.unwrap();
+        if ev == json!({"ev": "presence", "user": idc, "online": false}) {
+            break;
+        }
+    }
 
     redis.kill9();
     // carol logs in on the other node while Redis is away.

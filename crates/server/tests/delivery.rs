@@ -217,7 +217,7 @@ async fn an_ack_from_one_session_counts_for_all() -> anyhow::Result<()> {
     let (mut b1, idb) = user(&server, "bob").await?;
     let mut b2 = session(&server, idb).await?;
     befriend(&mut a, &mut b1).await?;
-    b2.event_of("friend_added").await?;
+    b2.event_of("friend_request").await?;
     let id = chat(&mut a, idb, "both see this").await?;
     for s in [&mut b1, &mut b2] {
         let ev = s.event_of("msg").await?;

@@ -133,13 +133,22 @@ async fn msg_reaches_every_recipient_session_and_the_senders_others() -> anyhow:
 async fn friendship_events_reach_every_session_of_the_other_side() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let (mut a, ida) = user(&server, "alice").await?;
+    let mut a2 = session(&server, ida).await?;
     let (mut b1, idb) = user(&server, "bob").await?;
     let mut b2 = session(&server, idb).await?;
+    // The request reaches every session of the target...
     a.ok(json!({"op": "add_friend", "user": idb})).await?;
     for s in [&mut b1, &mut b2] {
-        let ev = s.event_of("friend_added").await?;
+        let ev = s.event_of("friend_request").await?;
         assert_eq!(ev["user"]["id"], json!(ida));
         assert_eq!(ev["user"]["name"], json!("alice"));
+    }
+    // ...and the acceptance every session of the requester.
+    b1.ok(json!({"op": "accept_friend", "user": ida})).await?;
+    for s in [&mut a, &mut a2] {
+        let ev = s.event_of("friend_added").await?;
+        assert_eq!(ev["user"]["id"], json!(idb));
+        assert_eq!(ev["user"]["name"], json!("bob"));
     }
     a.ok(json!({"op": "remove_friend", "user": idb})).await?;
     for s in [&mut b1, &mut b2] {

@@ -58,6 +58,10 @@ async fn login_by_password_returns_user_token_and_empty_lists() -> anyhow::Resul
     assert!(!token.is_empty());
     assert_eq!(r["friends"], json!([]));
     assert_eq!(r["groups"], json!([]));
+    assert_eq!(r["requests_in"], json!([]));
+    assert_eq!(r["requests_out"], json!([]));
+    assert_eq!(r["blocked"], json!([]));
+    assert_eq!(r["invites"], json!([]));
     assert_eq!(r["unread"], json!(0));
 
     // A second password login issues a token too, and both work.
@@ -99,8 +103,13 @@ async fn login_by_token_returns_same_token_friends_groups_and_unread() -> anyhow
     );
     assert_eq!(
         r["groups"],
-        json!([{"id": gid, "name": "club", "desc": "about", "role": "member"}])
+        json!([{"id": gid, "name": "club", "desc": "about", "visibility": "public", "role": "member"}])
     );
+    // The request was answered: nothing pending either way.
+    assert_eq!(r["requests_in"], json!([]));
+    assert_eq!(r["requests_out"], json!([]));
+    assert_eq!(r["blocked"], json!([]));
+    assert_eq!(r["invites"], json!([]));
     assert_eq!(r["unread"], json!(1));
     let m = b2.event_of("msg").await?;
     assert_eq!(m["msg"]["text"], json!("while you were away"));
@@ -194,31 +203,52 @@ async fn sync_lists_friends_with_presence_and_groups_with_roles() -> anyhow::Res
     let mut groups = r["groups"].as_array().expect("groups").clone();
     groups.sort_by_key(|g| g["id"].as_u64());
     let mut want = vec![
-        json!({"id": mine, "name": "mine", "desc": "about", "role": "creator"}),
-        json!({"id": theirs, "name": "theirs", "desc": "about", "role": "member"}),
+        json!({"id": mine, "name": "mine", "desc": "about", "visibility": "public", "role": "creator"}),
+        json!({"id": theirs, "name": "theirs", "desc": "about", "visibility": "public", "role": "member"}),
     ];
     want.sort_by_key(|g| g["id"].as_u64());
     assert_eq!(groups, want);
+    // Both requests were accepted: nothing pending, nobody blocked.
+    assert_eq!(r["requests_in"], json!([]));
+    assert_eq!(r["requests_out"], json!([]));
+    assert_eq!(r["blocked"], json!([]));
+    assert_eq!(r["invites"], json!([]));
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn add_friend_is_mutual_and_tells_the_other_side() -> anyhow::Result<()> {
+async fn add_friend_and_accept_friend_make_it_mutual_and_tell_the_other_side() -> anyhow::Result<()>
+{
     let server = TestServer::start().await?;
     let (mut a, ida) = user(&server, "alice").await?;
     let (mut b, idb) = user(&server, "bob").await?;
+    // alice asks; bob is told who asks (no presence before friendship).
     let r = a.ok(json!({"op": "add_friend", "user": idb})).await?;
+    assert_eq!(r["status"], json!("requested"));
+    assert!(r.get("friend").is_none(), "a request is no friendship: {r}");
+    let ev = b.event_of("friend_request").await?;
+    assert_eq!(
+        ev,
+        json!({"ev": "friend_request", "user": {"id": ida, "name": "alice"}})
+    );
+    // bob accepts: his reply is the new friend, alice is told of bob.
+    let r = b.ok(json!({"op": "accept_friend", "user": ida})).await?;
     assert_eq!(
         r["friend"],
-        json!({"id": idb, "name": "bob", "online": true})
+        json!({"id": ida, "name": "alice", "online": true})
     );
-    let ev = b.event_of("friend_added").await?;
-    assert_eq!(ev["user"]["id"], json!(ida));
-    assert_eq!(ev["user"]["name"], json!("alice"));
+    let ev = a.event_of("friend_added").await?;
+    assert_eq!(ev["user"]["id"], json!(idb));
+    assert_eq!(ev["user"]["name"], json!("bob"));
+    assert_eq!(ev["user"]["online"], json!(true));
     assert!(ev.get("re").is_none(), "events carry no re: {ev}");
 
-    assert_eq!(friend_ids(&a.ok(json!({"op": "sync"})).await?), vec![idb]);
-    assert_eq!(friend_ids(&b.ok(json!({"op": "sync"})).await?), vec![ida]);
+    let synced = a.ok(json!({"op": "sync"})).await?;
+    assert_eq!(friend_ids(&synced), vec![idb]);
+    assert_eq!(synced["requests_out"], json!([]), "answered: {synced}");
+    let synced = b.ok(json!({"op": "sync"})).await?;
+    assert_eq!(friend_ids(&synced), vec![ida]);
+    assert_eq!(synced["requests_in"], json!([]), "answered: {synced}");
     // Friends may chat both ways now.
     chat(&mut a, idb, "hi bob").await?;
     chat(&mut b, ida, "hi alice").await?;
@@ -226,20 +256,29 @@ async fn add_friend_is_mutual_and_tells_the_other_side() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn add_friend_of_an_offline_user_shows_them_offline() -> anyhow::Result<()> {
+async fn befriending_an_offline_user_shows_them_offline() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let (mut a, _) = user(&server, "alice").await?;
+    let (mut a, ida) = user(&server, "alice").await?;
     let mut b = server.client().await?;
     let idb = b.register("bob", PASSWORD).await?;
+    // alice asks bob while he is offline; the request waits for him.
     let r = a.ok(json!({"op": "add_friend", "user": idb})).await?;
+    assert_eq!(r["status"], json!("requested"));
+    let r = b.login(idb, PASSWORD).await?;
+    assert_eq!(r["requests_in"], json!([{"id": ida, "name": "alice"}]));
+    assert_eq!(r["friends"], json!([]));
+    // alice goes offline; bob accepts and sees her offline.
+    a.ok(json!({"op": "logout"})).await?;
+    let r = b.ok(json!({"op": "accept_friend", "user": ida})).await?;
     assert_eq!(
         r["friend"],
-        json!({"id": idb, "name": "bob", "online": false})
+        json!({"id": ida, "name": "alice", "online": false})
     );
-    // Bob sees alice as a friend when he logs in.
-    let r = b.login(idb, PASSWORD).await?;
-    assert_eq!(r["friends"][0]["name"], json!("alice"));
+    // alice sees bob as a friend when she logs in.
+    let r = a.login(ida, PASSWORD).await?;
+    assert_eq!(r["friends"][0]["name"], json!("bob"));
     assert_eq!(r["friends"][0]["online"], json!(true));
+    assert_eq!(r["requests_out"], json!([]));
     Ok(())
 }
 
@@ -309,7 +348,7 @@ async fn create_group_makes_the_creator() -> anyhow::Result<()> {
     let gid = r["group"]["id"].as_u64().expect("group.id");
     assert_eq!(
         r["group"],
-        json!({"id": gid, "name": "rustaceans", "desc": "crabs only", "role": "creator"})
+        json!({"id": gid, "name": "rustaceans", "desc": "crabs only", "visibility": "public", "role": "creator"})
     );
     // Without desc: an empty description.
     let r = a.ok(json!({"op": "create_group", "name": "plain"})).await?;
@@ -334,7 +373,7 @@ async fn join_group_makes_a_member_and_tells_the_others() -> anyhow::Result<()> 
     let r = b.ok(json!({"op": "join_group", "group": gid})).await?;
     assert_eq!(
         r["group"],
-        json!({"id": gid, "name": "club", "desc": "about", "role": "member"})
+        json!({"id": gid, "name": "club", "desc": "about", "visibility": "public", "role": "member"})
     );
     let ev = a.event_of("member_joined").await?;
     assert_eq!(ev["group"], json!(gid));

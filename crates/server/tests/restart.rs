@@ -40,6 +40,9 @@ async fn everything_survives_a_restart() -> anyhow::Result<()> {
             .as_u64()
             .expect("id"),
     );
+    // Carol asks bob to be friends; he has not answered yet.
+    let r = c.ok(json!({"op": "add_friend", "user": idb})).await?;
+    assert_eq!(r["status"], json!("requested"));
     // Carol revokes her token; alice's stays.
     let c_token = c.token.clone().expect("token");
     c.ok(json!({"op": "logout", "revoke": true})).await?;
@@ -58,8 +61,13 @@ async fn everything_survives_a_restart() -> anyhow::Result<()> {
     assert_eq!(friend_ids(&r), vec![ida]);
     assert_eq!(
         r["groups"],
-        json!([{"id": gid, "name": "club", "desc": "about", "role": "member"}])
+        json!([{"id": gid, "name": "club", "desc": "about", "visibility": "public", "role": "member"}])
     );
+    // The pending request survives too.
+    assert_eq!(r["requests_in"], json!([{"id": idc, "name": "carol"}]));
+    assert_eq!(r["requests_out"], json!([]));
+    assert_eq!(r["blocked"], json!([]));
+    assert_eq!(r["invites"], json!([]));
     assert_eq!(r["unread"], json!(3));
     let got = msgs(&mut b, 3).await?;
     let ids: Vec<u64> = got.iter().filter_map(|m| m["id"].as_u64()).collect();
@@ -82,7 +90,8 @@ async fn everything_survives_a_restart() -> anyhow::Result<()> {
         "bad_credentials",
     )
     .await?;
-    c.login(idc, PASSWORD).await?;
+    let r = c.login(idc, PASSWORD).await?;
+    assert_eq!(r["requests_out"], json!([{"id": idb, "name": "bob"}]));
 
     // History is intact.
     let r = b.ok(json!({"op": "history", "with": ida})).await?;

@@ -23,25 +23,46 @@ pub async fn session(server: &TestServer, id: u64) -> anyhow::Result<TestClient>
     Ok(c)
 }
 
-/// `a` and `b` become friends the version 2 way: `a` asks, `b` hears of
-/// it and accepts, `a` hears of that. Returns `b`'s `accept_friend` reply.
+/// `a` and `b` become friends the version 2 way: `a` sends `add_friend`,
+/// `b` hears `friend_request`, `b` answers `accept_friend`, and `a` hears
+/// `friend_added`. Returns `b`'s `accept_friend` reply (it carries
+/// `friend`). Events skipped on the way are dropped.
 pub async fn befriend(a: &mut TestClient, b: &mut TestClient) -> anyhow::Result<Value> {
+    let bid = b.user.context("b is not logged in")?;
+    let aid = a.user.context("a is not logged in")?;
+    request_friend(a, b).await?;
+    let r = b.ok(json!({"op": "accept_friend", "user": aid})).await?;
+    event_where(a, "friend_added", |ev| ev["user"]["id"] == json!(bid)).await?;
+    Ok(r)
+}
+
+/// `a` asks `b` to be friends and `b` hears `friend_request`; the request
+/// stays pending. Returns `a`'s `add_friend` reply, which must say
+/// `requested`.
+pub async fn request_friend(a: &mut TestClient, b: &mut TestClient) -> anyhow::Result<Value> {
     let bid = b.user.context("b is not logged in")?;
     let aid = a.user.context("a is not logged in")?;
     let r = a.ok(json!({"op": "add_friend", "user": bid})).await?;
     if r["status"] != json!("requested") {
-        bail!("add_friend did not send a request: {r}");
+        bail!("add_friend of a stranger should say requested: {r}");
     }
-    let ev = b.event_of("friend_request").await?;
-    if ev["user"]["id"] != json!(aid) {
-        bail!("unexpected friend_request: {ev}");
-    }
-    let r = b.ok(json!({"op": "accept_friend", "user": aid})).await?;
-    let ev = a.event_of("friend_added").await?;
-    if ev["user"]["id"] != json!(bid) {
-        bail!("unexpected friend_added: {ev}");
-    }
+    event_where(b, "friend_request", |ev| ev["user"]["id"] == json!(aid)).await?;
     Ok(r)
+}
+
+/// The next event of kind `ev` for which `pred` holds; other events are
+/// skipped (and dropped).
+pub async fn event_where(
+    c: &mut TestClient,
+    ev: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    loop {
+        let v = c.event_of(ev).await?;
+        if pred(&v) {
+            return Ok(v);
+        }
+    }
 }
 
 /// Creates a group as `c`; returns its id.
@@ -50,6 +71,112 @@ pub async fn group(c: &mut TestClient, name: &str) -> anyhow::Result<u64> {
         .ok(json!({"op": "create_group", "name": name, "desc": "about"}))
         .await?;
     r["group"]["id"].as_u64().context("no group id")
+}
+
+/// Creates a private group as `c`; returns its id.
+pub async fn private_group(c: &mut TestClient, name: &str) -> anyhow::Result<u64> {
+    let r = c
+        .ok(json!({"op": "create_group", "name": name, "desc": "about", "visibility": "private"}))
+        .await?;
+    if r["group"]["visibility"] != json!("private") {
+        bail!("create_group private gave {r}");
+    }
+    r["group"]["id"].as_u64().context("no group id")
+}
+
+/// A public group created by `owner` that each of `members` joins, to carry
+/// marker messages from `owner` (see [`events_before`]) to people who are
+/// not `owner`'s friends. The `member_joined` events of the set-up are
+/// consumed. Returns its id.
+pub async fn marker_group(
+    owner: &mut TestClient,
+    members: &mut [&mut TestClient],
+) -> anyhow::Result<u64> {
+    let gid = group(owner, "markers").await?;
+    for i in 0..members.len() {
+        let joiner = members[i].user.context("a member is not logged in")?;
+        members[i]
+            .ok(json!({"op": "join_group", "group": gid}))
+            .await?;
+        let joined = |ev: &Value| ev["group"] == json!(gid) && ev["user"]["id"] == json!(joiner);
+        event_where(owner, "member_joined", joined).await?;
+        for earlier in members[..i].iter_mut() {
+            event_where(earlier, "member_joined", joined).await?;
+        }
+    }
+    Ok(gid)
+}
+
+/// Logs `c` in by token; returns the reply.
+pub async fn login_token(c: &mut TestClient, user: u64, token: &str) -> anyhow::Result<Value> {
+    let r = c
+        .ok(json!({"op": "login", "user": user, "token": token}))
+        .await?;
+    c.user = Some(user);
+    c.token = r["token"].as_str().map(str::to_owned);
+    Ok(r)
+}
+
+/// Another session of the account `id`, logged in with `token`.
+pub async fn token_session(
+    server: &TestServer,
+    id: u64,
+    token: &str,
+) -> anyhow::Result<TestClient> {
+    let mut c = server.client().await?;
+    login_token(&mut c, id, token).await?;
+    Ok(c)
+}
+
+/// Reads `c` until the server closes it and checks that it was told
+/// `session_ended` with `reason` on the way (events kept earlier count).
+pub async fn ended_with(c: &mut TestClient, reason: &str) -> anyhow::Result<()> {
+    let mut seen = c.kept_events();
+    seen.extend(c.until_closed().await?);
+    let ended: Vec<&Value> = of_kind(&seen, "session_ended");
+    if ended != vec![&json!({"ev": "session_ended", "reason": reason})] {
+        bail!("expected one session_ended {reason} before the close, saw {seen:?}");
+    }
+    Ok(())
+}
+
+/// Ids of the users in the list `key` (`friends`, `requests_in`,
+/// `requests_out`, `blocked`) of a `login` or `sync` reply, sorted.
+pub fn user_ids(reply: &Value, key: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = reply[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u["id"].as_u64()).collect())
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids
+}
+
+/// Group ids of the `invites` of a `login` or `sync` reply, sorted.
+pub fn invite_ids(reply: &Value) -> Vec<u64> {
+    let mut ids: Vec<u64> = reply["invites"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["group"]["id"].as_u64()).collect())
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids
+}
+
+/// The members of `gid` as `c` sees them: (id, role) sorted by id.
+pub async fn roles(c: &mut TestClient, gid: u64) -> anyhow::Result<Vec<(u64, String)>> {
+    let r = c.ok(json!({"op": "group_members", "group": gid})).await?;
+    let mut out: Vec<(u64, String)> = r["members"]
+        .as_array()
+        .context("no members")?
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap_or(0),
+                m["role"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Sends a one-to-one message; returns its id.

@@ -10,13 +10,14 @@
 //! so events never queue up behind a slow typist.
 //!
 //! Map: this file holds the state, the output, the waits and the events;
-//! [`menu`] the menu and the logins; [`session`] the command loop.
+//! [`menu`] the menu and the logins; [`session`] the command loop;
+//! [`account`] the questions of the account commands (passwords, `yes`).
 
 use std::hash::{BuildHasher as _, RandomState};
 use std::time::Duration;
 
 use chat_proto::reply::Members;
-use chat_proto::{Event, Member, Request};
+use chat_proto::{EndReason, Event, Member, Request};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -30,6 +31,7 @@ use crate::view::{self, Clock};
 use crate::wire::{BodyError, Reply};
 use crate::words;
 
+mod account;
 mod menu;
 mod session;
 
@@ -117,6 +119,8 @@ pub struct App {
     session_over: bool,
     /// A command failed (for the exit status).
     failed: bool,
+    /// A script's session was ended from elsewhere: the run stops.
+    stop: bool,
     /// Events on their way to the screen, and the acks they owe.
     inbox: Inbox,
     /// Ack requests on their way, awaited at exit.
@@ -158,6 +162,7 @@ impl App {
             online: true,
             session_over: false,
             failed: false,
+            stop: false,
             inbox: Inbox::new(),
             acks: JoinSet::new(),
             fetch_tx,
@@ -409,9 +414,41 @@ impl App {
 
     /// Shows an event and applies it to the state.
     fn show(&mut self, ev: Event) {
+        if let Event::SessionEnded { reason } = ev {
+            self.ended_elsewhere(reason);
+            return;
+        }
+        if !self.jobs.echoed(&ev, self.dir.my_id()) {
+            let line = view::event_line(&self.dir, self.settings.clock, &ev);
+            self.say(line);
+        }
+        self.dir.apply_event(&ev);
+    }
+
+    /// Another session ended this one (the connection has forgotten the
+    /// token already): back to the menu, or, in a script, the end of the
+    /// run, since the lines that follow were meant for the session.
+    fn ended_elsewhere(&mut self, reason: EndReason) {
+        // Our own `deleteaccount` or `logoutall` says so itself.
+        if !self.logged_in || self.jobs.ending_session() {
+            return;
+        }
+        let ev = Event::SessionEnded { reason };
         let line = view::event_line(&self.dir, self.settings.clock, &ev);
         self.say(line);
-        self.dir.apply_event(&ev);
+        self.end_session();
+        self.session_over = true;
+        if self.settings.interactive {
+            match reason {
+                EndReason::PasswordChanged => self.say("log in again with the new password"),
+                EndReason::LoggedOut => self.say("log in again to go on"),
+                EndReason::AccountDeleted => {}
+            }
+        } else {
+            self.failed = true;
+            self.stop = true;
+            self.say("the session is over: the rest of the input is not run");
+        }
     }
 
     fn fetch_members(&mut self, group: u64) {

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chat_proto::Request;
-use chat_proto::reply::Members;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -79,6 +78,20 @@ impl Jobs {
         self.quick_until = None;
     }
 
+    /// Whether `ev` only repeats what the reply to a command on its way
+    /// will say (see [`outcome::echoes`]).
+    pub(super) fn echoed(&self, ev: &chat_proto::Event, me: u64) -> bool {
+        self.info.values().any(|j| outcome::echoes(&j.cmd, ev, me))
+    }
+
+    /// Whether a command that ends the session itself is on its way
+    /// (`deleteaccount`, `logoutall`).
+    pub(super) fn ending_session(&self) -> bool {
+        self.info
+            .values()
+            .any(|j| matches!(j.cmd, Command::DeleteAccount | Command::LogoutEverywhere))
+    }
+
     fn blocking(&self) -> bool {
         self.info.values().any(|j| j.blocking)
     }
@@ -115,6 +128,9 @@ impl App {
     /// Reads and runs commands until `logout`, `quit` or the end of input.
     pub(super) async fn session(&mut self) -> Next {
         loop {
+            if self.stop {
+                return Next::Quit;
+            }
             if self.session_over || !self.logged_in {
                 return Next::Menu;
             }
@@ -132,7 +148,7 @@ impl App {
                 read = self.input.next(prompt, false), if can_read => match read {
                     Read::Eof => return Next::Eof,
                     Read::Line(line) => {
-                        if let Some(next) = self.on_line(&line) {
+                        if let Some(next) = self.on_line(&line).await {
                             return next;
                         }
                     }
@@ -146,7 +162,7 @@ impl App {
     fn prompt_back(&mut self) {
         self.jobs.quick_until = None;
         for job in self.jobs.info.values_mut() {
-            if !matches!(job.cmd, Command::Logout) {
+            if !matches!(job.cmd, Command::Logout | Command::LogoutEverywhere) {
                 job.blocking = false;
                 job.late = true;
             }
@@ -174,7 +190,7 @@ impl App {
     }
 
     /// Runs one typed line; `Some` when the session ends.
-    fn on_line(&mut self, line: &str) -> Option<Next> {
+    async fn on_line(&mut self, line: &str) -> Option<Next> {
         let tag = tag_of(line);
         let shown_tag = (!self.settings.interactive).then_some(tag.as_str());
         match commands::parse(line) {
@@ -184,7 +200,7 @@ impl App {
                 self.answer(shown_tag, e.to_string());
                 None
             }
-            Ok(cmd) => self.start(cmd, tag),
+            Ok(cmd) => self.start(cmd, tag).await,
         }
     }
 
@@ -193,13 +209,14 @@ impl App {
         format!("{}-{}", self.cid_prefix, self.cid_next)
     }
 
-    /// Starts one command; `Some` when the session ends.
-    fn start(&mut self, cmd: Command, tag: String) -> Option<Next> {
+    /// Starts one command (after asking for passwords, for the commands
+    /// that need them); `Some` when the session ends.
+    async fn start(&mut self, cmd: Command, tag: String) -> Option<Next> {
         let shown_tag = (!self.settings.interactive).then(|| tag.clone());
         let shown_tag = shown_tag.as_deref();
         let cmd = match cmd {
             Command::Help => {
-                self.answer(shown_tag, view::help());
+                self.answer(shown_tag, view::help(crate::term::width()));
                 return None;
             }
             Command::Quit => return Some(Next::Quit),
@@ -220,20 +237,31 @@ impl App {
             },
             cmd => cmd,
         };
-        if let Err(e) = words::check(&cmd) {
+        if let Err(e) = words::check(&cmd, &self.dir) {
             self.failed = true;
             self.answer(shown_tag, format!("error: {e}"));
             return None;
         }
-        if matches!(cmd, Command::Logout) {
-            self.flush_acks();
-        }
         let request = match cmd {
             // Back to the menu whatever the reply: the connection forgets
             // the session's token as soon as this is sent.
-            Command::Logout => Request::Logout {
-                revoke: true,
-                everywhere: false,
+            Command::Logout | Command::LogoutEverywhere => {
+                self.flush_acks();
+                Request::Logout {
+                    revoke: true,
+                    everywhere: matches!(cmd, Command::LogoutEverywhere),
+                }
+            }
+            Command::ChangePassword => match self.ask_new_password(shown_tag).await {
+                Ok(request) => request,
+                Err(next) => return next,
+            },
+            Command::DeleteAccount => match self.ask_deletion(shown_tag).await {
+                Ok(request) => {
+                    self.flush_acks();
+                    request
+                }
+                Err(next) => return next,
             },
             _ => outcome::request(&cmd, || self.next_cid())?,
         };
@@ -248,7 +276,7 @@ impl App {
         let id = self.jobs.next_id;
         self.jobs.next_id += 1;
         let interactive = self.settings.interactive;
-        let logout = matches!(cmd, Command::Logout);
+        let logout = matches!(cmd, Command::Logout | Command::LogoutEverywhere);
         self.jobs.info.insert(
             id,
             Job {
@@ -276,13 +304,40 @@ impl App {
         }
         let tag = (!self.settings.interactive || job.late).then(|| job.tag.clone());
         let tag = tag.as_deref();
-        if matches!(job.cmd, Command::Logout) {
-            self.end_session();
-            match result {
-                Ok(r) if r.result.is_ok() => self.answer(tag, "logged out"),
-                _ => self.answer(tag, "logged out (the server was not told)"),
+        match job.cmd {
+            Command::Logout => {
+                self.end_session();
+                match result {
+                    Ok(r) if r.is_ok() => self.answer(tag, "logged out"),
+                    _ => self.answer(tag, "logged out (the server was not told)"),
+                }
+                return;
             }
-            return;
+            Command::LogoutEverywhere => {
+                self.end_session();
+                let words = match result {
+                    Ok(r) => match r.result {
+                        Ok(_) => None,
+                        Err(f) => Some(words::failure(Some(&job.cmd), &f, &self.dir)),
+                    },
+                    Err(undone) => Some(words::undone(&job.cmd, &undone)),
+                };
+                match words {
+                    None => self.answer(tag, "logged out here and on every other device"),
+                    Some(why) => {
+                        self.failed = true;
+                        self.answer(
+                            tag,
+                            format!(
+                                "error: logged out here, but your other devices may still be \
+                                 logged in: {why}"
+                            ),
+                        );
+                    }
+                }
+                return;
+            }
+            _ => {}
         }
         let reply = match result {
             Ok(reply) => reply,
@@ -294,24 +349,26 @@ impl App {
             }
         };
         let reply = match job.names_for.take() {
-            // The member list fetched for a group history's names.
-            Some(history) => {
-                if let (Ok(m), Command::GroupHistory(group)) = (reply.body::<Members>(), &job.cmd) {
-                    self.dir.learn_members(&m.members);
+            // What was fetched for the reply's names.
+            Some(first) => {
+                outcome::learn_names(&reply, &mut self.dir);
+                if let (true, Command::GroupHistory(group)) = (reply.is_ok(), &job.cmd) {
                     self.inbox.members_known(*group);
                 }
-                history
+                first
             }
             None => {
-                if let Command::GroupHistory(group) = job.cmd
-                    && outcome::history_has_strangers(&reply, &self.dir)
-                    && !self.inbox.has_members(group)
+                let fetched = match job.cmd {
+                    Command::GroupHistory(group) => self.inbox.has_members(group),
+                    _ => false,
+                };
+                if let Some(names) = outcome::names_needed(&job.cmd, &reply, &self.dir)
+                    && !fetched
                 {
-                    // Quietly: the history is worth showing without names.
+                    // Quietly: the reply is worth showing without names.
                     job.names_for = Some(reply);
                     self.jobs.info.insert(id, job);
-                    self.jobs
-                        .spawn(id, &self.conn, Request::GroupMembers { group });
+                    self.jobs.spawn(id, &self.conn, names);
                     return;
                 }
                 reply
@@ -329,12 +386,19 @@ impl App {
                 ) {
                     self.more = shown.more;
                 }
+                if let Some(token) = shown.token {
+                    self.token = Some(token);
+                }
                 let mut lines = shown.lines.into_iter();
                 if let Some(first) = lines.next() {
                     self.answer(tag, first);
                 }
                 for line in lines {
                     self.say(line);
+                }
+                if matches!(job.cmd, Command::DeleteAccount) {
+                    // The account is gone, and the session with it.
+                    self.end_session();
                 }
             }
             Err(BodyError::Failed(f)) => {

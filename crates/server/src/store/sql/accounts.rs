@@ -166,7 +166,7 @@ impl AccountStore for SqlStore {
         let me = sql_id(user);
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
-            let live = sqlx::query(q::USER)
+            let live = sqlx::query(q::LOCK_USER)
                 .bind(me)
                 .fetch_optional(&mut *tx)
                 .await?;

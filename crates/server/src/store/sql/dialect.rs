@@ -54,6 +54,15 @@ macro_rules! exists {
 }
 pub(super) use exists;
 
+/// Runs a locking read (a `LOCK_*` statement) with these bound values on
+/// `$ex`, for its locks only.
+macro_rules! lock {
+    ($ex:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($arg))*.fetch_all($ex).await?
+    };
+}
+pub(super) use lock;
+
 /// The id of the row an INSERT created.
 pub(super) trait LastId {
     fn last_id(&self) -> u64;

@@ -1,12 +1,12 @@
 //! Friendships, requests and blocks on SQL. A friendship is two rows, one
 //! each way; a request is one row (from, to); a block is one row (who,
-//! whom). Each operation is one transaction, so the rules hold however
-//! requests race.
+//! whom). Each operation is one transaction that first locks the pair's
+//! two user rows (`LOCK_PAIR`), so the rules hold however requests race.
 
 use async_trait::async_trait;
 
 use super::SqlStore;
-use super::dialect::{exec, exists, on, sql_id};
+use super::dialect::{exec, exists, lock, on, sql_id};
 use super::rows::user_from_row;
 use crate::store::{AddFriend, Block, FriendStore, Result, UserRow};
 
@@ -35,6 +35,7 @@ impl FriendStore for SqlStore {
         let (a, b) = (sql_id(a), sql_id(b));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_PAIR, a, b);
             let Some(row) = sqlx::query(q::USER)
                 .bind(b)
                 .fetch_optional(&mut *tx)
@@ -73,6 +74,7 @@ impl FriendStore for SqlStore {
         let (a, from) = (sql_id(a), sql_id(from));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_PAIR, a, from);
             // A request from a user a blocks is hidden from a.
             if !exists!(&mut *tx, q::REQUEST_EXISTS, from, a)
                 || exists!(&mut *tx, q::BLOCKS, a, from)
@@ -98,6 +100,7 @@ impl FriendStore for SqlStore {
         let (a, from) = (sql_id(a), sql_id(from));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_PAIR, a, from);
             if exists!(&mut *tx, q::BLOCKS, a, from) {
                 return Ok(false);
             }
@@ -111,6 +114,7 @@ impl FriendStore for SqlStore {
         let (a, to) = (sql_id(a), sql_id(to));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_PAIR, a, to);
             if exec!(&mut *tx, q::DELETE_REQUEST, a, to) == 0 {
                 return Ok(None);
             }
@@ -136,6 +140,7 @@ impl FriendStore for SqlStore {
         let (a, b) = (sql_id(a), sql_id(b));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_PAIR, a, b);
             if !exists!(&mut *tx, q::USER, b) {
                 return Ok(Block::NoSuchUser);
             }
@@ -152,6 +157,7 @@ impl FriendStore for SqlStore {
         let (a, b) = (sql_id(a), sql_id(b));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_PAIR, a, b);
             exec!(&mut *tx, q::DELETE_BLOCK, a, b);
             // Requests b made during the block were never seen by a.
             exec!(&mut *tx, q::DELETE_REQUEST, b, a);

@@ -7,7 +7,7 @@ use chat_proto::{Role, Visibility};
 use sqlx::Row;
 
 use super::SqlStore;
-use super::dialect::{LastId, exec, exists, on, role_from, role_to, sql_id, visibility_to};
+use super::dialect::{LastId, exec, exists, lock, on, role_from, role_to, sql_id, visibility_to};
 use super::rows::{group_from_row, user_from_row};
 use crate::store::{GroupRow, GroupStore, Invited, Join, Result, UserRow};
 
@@ -125,6 +125,7 @@ impl GroupStore for SqlStore {
         let (g, u) = (sql_id(group), sql_id(user));
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            lock!(&mut *tx, q::LOCK_GROUP, g);
             if exists!(&mut *tx, q::ROLE, g, u) {
                 return Ok(Invited::AlreadyMember);
             }

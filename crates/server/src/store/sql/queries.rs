@@ -152,6 +152,11 @@ pub mod sqlite {
     /// SQLite serialises writers, so a plain read inside the write
     /// transaction is stable.
     pub const GROUP_FOR_JOIN: &str = super::common::GROUP;
+    /// One write transaction runs at a time (one writer connection), so
+    /// these need not lock: they only read (see `mysql`).
+    pub const LOCK_PAIR: &str = "SELECT id FROM users WHERE id IN (?, ?)";
+    pub const LOCK_USER: &str = super::common::USER;
+    pub const LOCK_GROUP: &str = "SELECT id FROM chat_groups WHERE id = ?";
     pub const HISTORY_WITH: &str = "SELECT * FROM (\
          SELECT id, sender_id, recipient_id, group_id, text, cid, ts FROM messages \
          WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
@@ -178,6 +183,20 @@ pub mod mysql {
     /// Locks the group row so a concurrent delete waits for the join.
     pub const GROUP_FOR_JOIN: &str = "SELECT id, name, description, creator_id, visibility \
          FROM chat_groups WHERE id = ? LOCK IN SHARE MODE";
+    /// Locks both users' rows, in id order, first thing in a transaction
+    /// on a pair (requests, friendship, block): calls on the same pair run
+    /// one after the other, and each reads what the previous one
+    /// committed (its read view starts after the lock). Without it, plain
+    /// REPEATABLE READ checks let crossing requests both stay pending, or
+    /// an accept and a block both succeed.
+    pub const LOCK_PAIR: &str = "SELECT id FROM users WHERE id IN (?, ?) ORDER BY id FOR UPDATE";
+    /// The live user, locked: deleting an account waits for the calls on
+    /// its pairs under way, and later ones find it gone.
+    pub const LOCK_USER: &str =
+        "SELECT id, name FROM users WHERE id = ? AND deleted_ms IS NULL FOR UPDATE";
+    /// Locks the group row: an invite waits for a join under way (which
+    /// share-locks it) and sees the new member.
+    pub const LOCK_GROUP: &str = "SELECT id FROM chat_groups WHERE id = ? FOR UPDATE";
     pub const HISTORY_WITH: &str = "(SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
          UNION ALL (SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
