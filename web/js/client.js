@@ -133,6 +133,8 @@ export class ChatClient extends EventTarget {
     this.seen = new Set();
     /** Messages typed but not yet confirmed, oldest first: {cid, key, text, t, state, error}. */
     this.pending = [];
+    /** Cids confirmed or dropped on this page (kept out of the stored list). */
+    this.done = new Set();
   }
 
   /** Takes up what this browser kept for `uid`: unsent messages, unread counts. */
@@ -607,6 +609,7 @@ export class ChatClient extends EventTarget {
   }
 
   unpend(cid) {
+    this.done.add(cid);
     const i = this.pending.findIndex((p) => p.cid === cid);
     if (i < 0) return;
     const [p] = this.pending.splice(i, 1);
@@ -628,7 +631,7 @@ export class ChatClient extends EventTarget {
   }
 
   savePending() {
-    if (this.me) storage.savePending(this.me.id, this.pending);
+    if (this.me) storage.savePending(this.me.id, this.pending, this.done);
   }
 
   saveUnread() {

@@ -40,13 +40,35 @@ export function forgetSession() {
 
 export const SESSION_KEY = SESSION;
 
+/** This page's mark on the pending messages it stores. */
+const TAB = Math.random().toString(36).slice(2);
+
+/**
+ * Every unconfirmed message stored for `uid`, oldest first, whichever tab
+ * wrote it: a page takes them all up (a tab that was closed leaves its
+ * own behind). Two tabs sending the same one is harmless: same `cid`.
+ */
 export function loadPending(uid) {
   const list = read(`chat.pending.${uid}`, []);
-  return Array.isArray(list) ? list.filter((p) => p && typeof p.cid === 'string' && typeof p.text === 'string') : [];
+  return Array.isArray(list)
+    ? list.filter((p) => p && typeof p.cid === 'string' && typeof p.text === 'string' && typeof p.key === 'string')
+      .sort((a, b) => a.t - b.t)
+    : [];
 }
 
-export function savePending(uid, list) {
-  write(`chat.pending.${uid}`, list.length ? list.map(({ cid, key, text, t }) => ({ cid, key, text, t })) : undefined);
+/**
+ * Stores this page's unconfirmed messages, keeping those of other tabs
+ * except the ones this page saw confirmed or dropped (`done`, by cid).
+ */
+export function savePending(uid, list, done = new Set()) {
+  const key = `chat.pending.${uid}`;
+  const mine = new Set(list.map((p) => p.cid));
+  const stored = read(key, []);
+  const others = Array.isArray(stored)
+    ? stored.filter((p) => p && p.tab !== TAB && !mine.has(p.cid) && !done.has(p.cid))
+    : [];
+  const all = [...others, ...list.map(({ cid, key: k, text, t }) => ({ cid, key: k, text, t, tab: TAB }))];
+  write(key, all.length ? all : undefined);
 }
 
 export function loadUnread(uid) {

@@ -46,6 +46,22 @@ test('the network drops (connections cut, replies lost): nothing lost, nothing d
     assertEqual(shown.map((m) => m.text), ['before the drop', 'after the cut', 'the ok of this one is lost', 'still here'],
       'the page shows each message once');
     assert(shown.every((m) => m.state === 'sent'), 'nothing left pending');
+
+    // Lost again, and the page reloaded before it gave up: the pending
+    // message was kept in the browser and goes out again with its cid.
+    proxy.muteReplies();
+    await say(web, 'lost, then a reload');
+    const again = await tcp.waitEvent((e) => e.ev === 'msg' && e.msg.text === 'lost, then a reload', 10000, 'the message');
+    const kept = await web.page.evaluate((id) => localStorage.getItem(`chat.pending.${id}`), web.id);
+    assert(kept && kept.includes('lost, then a reload'), `kept in the browser: ${kept}`);
+    await web.page.reload();
+    const resent = await waitForText(web, 'lost, then a reload', { sent: true });
+    assertEqual(resent.id, again.msg.id, 'the same message after the reload');
+    await tcp.req('ping');
+    const ids = new Set(tcp.events.filter((e) => e.ev === 'msg' && e.msg.text === 'lost, then a reload').map((e) => e.msg.id));
+    assertEqual(ids.size, 1, 'stored once');
+    const texts = (await shownMessages(web)).map((m) => m.text);
+    assertEqual(texts.filter((x) => x === 'lost, then a reload').length, 1, 'shown once');
     assertClean(web);
   } finally {
     tcp.close();
