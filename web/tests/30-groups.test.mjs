@@ -149,3 +149,31 @@ test('a member quits a group in the browser', async (t) => {
     tcp.close();
   }
 });
+
+test('a member sees the group change live: renamed, members in and out, deleted', async (t) => {
+  const web = t.track(await newUser(t.browser, t.server.url, 'Mia'));
+  const owner = await tcpUser(t.server.tcpPort, 'Boss Bea');
+  const other = await tcpUser(t.server.tcpPort, 'Other Otto');
+  try {
+    const { group } = await owner.req('create_group', { name: 'Live group', desc: 'before' });
+    await showTab(web, 'groups');
+    await web.page.fill('#join-group-id', String(group.id));
+    await web.page.click('#panel-groups form[aria-label="Join a group"] button[type=submit]');
+    await web.page.waitForSelector('#conv-title:text("Live group")');
+    await owner.req('update_group', { group: group.id, name: 'Renamed group', visibility: 'private' });
+    await web.page.waitForSelector('#conv-title:text("Renamed group")');
+    await web.page.waitForSelector('#conv-sub:has-text("private group")');
+    await owner.req('invite', { group: group.id, user: other.id });
+    await other.req('join_group', { group: group.id });
+    await web.page.waitForSelector('#messages .note:has-text("Other Otto joined.")');
+    await owner.req('kick', { group: group.id, user: other.id });
+    await web.page.waitForSelector('#messages .note:has-text("Other Otto was removed by Boss Bea.")');
+    await owner.req('delete_group', { group: group.id });
+    await web.page.waitForSelector('.toast:has-text("The group \\"Renamed group\\" was deleted.")');
+    await web.page.waitForSelector('text=You are not a member of this group (anymore).');
+    assertClean(web);
+  } finally {
+    owner.close();
+    other.close();
+  }
+});
