@@ -3,8 +3,9 @@
 
 import { test, assert, assertEqual, eventually } from './lib/harness.mjs';
 import {
-  newUser, openPage, requestFriend, showTab, openConversation, say, shownMessages, waitForText, assertClean,
+  newUser, openPage, requestFriend, showTab, say, shownMessages, waitForText, assertClean,
 } from './lib/browser.mjs';
+import { tcpUser } from './lib/tcp.mjs';
 
 test('two browser users befriend through a request and chat both ways live', async (t) => {
   const url = t.server.url;
@@ -100,7 +101,6 @@ test('errors are said in plain words', async (t) => {
 });
 
 test('friend requests: cancel, decline, block and unblock in the browser', async (t) => {
-  const { tcpUser } = await import('./lib/tcp.mjs');
   const web = t.track(await newUser(t.browser, t.server.url, 'Fiona'));
   const tcp = await tcpUser(t.server.tcpPort, 'Pushy Pete');
   try {

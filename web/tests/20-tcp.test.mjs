@@ -6,7 +6,7 @@ import { test, assert, assertEqual, eventually } from './lib/harness.mjs';
 import {
   newUser, openPage, showTab, openConversation, say, shownMessages, waitForText, assertClean,
 } from './lib/browser.mjs';
-import { tcpUser } from './lib/tcp.mjs';
+import { tcpUser, TcpUser } from './lib/tcp.mjs';
 import { befriendTcp } from './lib/setup.mjs';
 
 test('a browser user and a raw TCP user chat both ways', async (t) => {
@@ -46,7 +46,6 @@ test('a browser user and a raw TCP user chat both ways', async (t) => {
 
 /** A second TCP session of an existing user (by password). */
 async function tcpUserLogin(port, id, password) {
-  const { TcpUser } = await import('./lib/tcp.mjs');
   const tcp = await TcpUser.connect(port);
   const r = await tcp.req('login', { user: id, password });
   return { tcp, unread: r.unread };

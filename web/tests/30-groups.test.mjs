@@ -3,7 +3,7 @@
 // transfer, delete) with their effects seen live on the other side.
 
 import { test, assert, assertEqual, eventually } from './lib/harness.mjs';
-import { newUser, showTab, say, shownMessages, waitForText, assertClean } from './lib/browser.mjs';
+import { newUser, showTab, say, waitForText, assertClean } from './lib/browser.mjs';
 import { tcpUser } from './lib/tcp.mjs';
 
 test('a private group invite is accepted in the browser, then group chat both ways', async (t) => {

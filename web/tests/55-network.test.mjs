@@ -2,7 +2,7 @@
 // goes silent): the page notices, reconnects, and resends what had no
 // `ok` with the same `cid`, so the server stores and delivers it once.
 
-import { test, assert, assertEqual, eventually } from './lib/harness.mjs';
+import { test, assert, assertEqual } from './lib/harness.mjs';
 import { newUser, openConversation, say, shownMessages, waitForText, assertClean } from './lib/browser.mjs';
 import { tcpUser } from './lib/tcp.mjs';
 import { befriendTcp } from './lib/setup.mjs';
