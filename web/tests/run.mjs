@@ -6,7 +6,8 @@
 //   node web/tests/run.mjs path/to/chatserver [name filter]
 //
 // WEB_FROM_DISK=1 serves web/ from disk instead of the binary's embedded
-// copy (for working on the client without rebuilding the server).
+// copy (for working on the client without rebuilding the server);
+// WEB_KEEP_LOGS=1 keeps the servers' logs after a run that passed.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -106,5 +107,6 @@ if (failures.length) {
   for (const f of failures) console.log(`  - ${f}`);
   process.exit(1);
 }
-fs.rmSync(work, { recursive: true, force: true });
+if (process.env.WEB_KEEP_LOGS === '1') console.log(`server logs kept under ${work}`);
+else fs.rmSync(work, { recursive: true, force: true });
 console.log(`\nall ${ran} browser tests passed in ${secs} s; screenshots in ${shots}`);
