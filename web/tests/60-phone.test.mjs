@@ -33,6 +33,28 @@ test('360 px wide: one column with navigation', async (t) => {
     await web.page.click('a[aria-label="Back to the list"]');
     await web.page.waitForSelector('#sidebar:visible');
     assert(await web.page.isHidden('#main'), 'the list again');
+
+    // Every other view fits too.
+    const fits = async (what) => {
+      const over = await web.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(over <= 0, `${what}: nothing wider than the screen (${over} px over)`);
+    };
+    for (const tab of ['people', 'groups']) {
+      await web.page.click(`#tab-${tab}`);
+      await fits(`the ${tab} tab`);
+    }
+    const { group } = await tcp.req('create_group', { name: 'A group with a rather long name for a phone' });
+    await tcp.req('invite', { group: group.id, user: web.id });
+    await web.page.click(`#panel-groups li[data-group="${group.id}"] button:has-text("Join")`);
+    await web.page.waitForSelector('#conv-title');
+    await fits('a group conversation');
+    await web.page.click('a:has-text("Info")');
+    await web.page.waitForSelector('#members li');
+    await fits("the group's page");
+    await t.shot(web, 'phone-group', { fullPage: false });
+    await web.page.evaluate(() => { location.hash = '#/account'; });
+    await web.page.waitForSelector('#account-id');
+    await fits('the account page');
     assertClean(web);
   } finally {
     tcp.close();
