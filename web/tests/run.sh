@@ -18,9 +18,9 @@ shift
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing chromium (Debian package)"
+    echo "installing chromium and chromium-driver (Debian packages)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   else
     echo "Chromium is missing at $chromium: install Debian's chromium package (or set CHROMIUM)" >&2
     exit 1
