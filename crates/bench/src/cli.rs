@@ -3,6 +3,9 @@
 //! Every option has a default that runs something sensible on one machine;
 //! [`Opts::check`] rejects combinations that cannot work before any socket
 //! is opened.
+//!
+//! It runs past 500 lines because each option's doc comment is its `--help`
+//! text, and the tests of the parsing sit beside the options they check.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -20,6 +23,14 @@ pub struct Opts {
     /// What to run.
     #[arg(value_enum)]
     pub workload: Workload,
+
+    /// `relay`: the address to listen on.
+    #[arg(default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// `relay`: the port to listen on (0: any free one).
+    #[arg(default_value_t = 6100)]
+    pub port: u16,
 
     /// Server to connect to (senders, in `cross-node`).
     #[arg(long, default_value = "127.0.0.1:6000")]
@@ -103,9 +114,10 @@ pub struct Opts {
     #[arg(long, default_value = "chat:70,group:20,history:5,sync:5")]
     pub mix: Mix,
 
-    /// Worker threads of the bench (1 leaves the other core to the server).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Worker threads of the bench (1 leaves the other core to the server)
+    /// [default: 1; `relay`: one per core, as the server].
+    #[arg(long)]
+    pub threads: Option<usize>,
 
     /// Connections used to register users and set up friends and groups.
     #[arg(long, default_value_t = 16)]
@@ -117,7 +129,32 @@ pub struct Opts {
 
     /// Password of the users the bench registers.
     #[arg(long, default_value = "bench-password")]
-    pub password: String,
+    pub user_password: String,
+
+    /// `login`: log in by password instead of by token: register
+    /// `--users` users, then log each in once, `--connections` at a time,
+    /// and report the server's memory before, at the end of the burst and
+    /// `--settle` seconds after (with `--server-pid`). `--warmup` and
+    /// `--duration` do not apply: the burst lasts as long as it lasts.
+    #[arg(long)]
+    pub password: bool,
+
+    /// `login --password`: users registered and logged in, once each.
+    #[arg(long, default_value_t = 1000)]
+    pub users: usize,
+
+    /// `login --password`: seconds after the burst to read the server's
+    /// memory again.
+    #[arg(long, default_value_t = 10.0)]
+    pub settle: f64,
+
+    /// Run the same workload first against a relay (`relay`: start
+    /// `chatbench relay` on a free loopback port for the run; or the
+    /// HOST:PORT of one already running), then against `--addr`, and
+    /// report the server's figures as a ratio of the relay's. The relay
+    /// gets fresh users (`--users-file` is for the server only).
+    #[arg(long, value_name = "relay|HOST:PORT")]
+    pub baseline: Option<String>,
 
     /// No progress line on stderr.
     #[arg(long, short)]
@@ -142,6 +179,9 @@ pub enum Workload {
     CrossNode,
     /// Chat, group chat, history and sync, mixed by `--mix`.
     Mixed,
+    /// Not a workload: serve the in-memory relay on HOST PORT, the
+    /// machine's ceiling to compare the server with.
+    Relay,
 }
 
 impl Workload {
@@ -153,6 +193,7 @@ impl Workload {
             Workload::Login => "login",
             Workload::CrossNode => "cross-node",
             Workload::Mixed => "mixed",
+            Workload::Relay => "relay",
         }
     }
 }
@@ -231,6 +272,12 @@ impl Opts {
             .unwrap_or(100)
     }
 
+    /// Users the run needs besides those of the layout: `login
+    /// --password` logs in `--users` users.
+    pub fn login_users(&self) -> Option<usize> {
+        (self.workload == Workload::Login && self.password).then_some(self.users)
+    }
+
     /// Connections of `idle` and `login`.
     pub fn connection_count(&self) -> usize {
         self.connections.unwrap_or(match self.workload {
@@ -264,6 +311,7 @@ impl Opts {
             ("duration", self.duration),
             ("warmup", self.warmup),
             ("drain", self.drain),
+            ("settle", self.settle),
         ] {
             ensure!(
                 v.is_finite() && (0.0..=86_400.0).contains(&v),
@@ -285,7 +333,13 @@ impl Opts {
                 "--rate must be above 0 messages per second"
             );
         }
-        ensure!(self.threads >= 1, "--threads must be at least 1");
+        ensure!(self.threads != Some(0), "--threads must be at least 1");
+        if self.workload != Workload::Relay {
+            ensure!(
+                self.host == "127.0.0.1" && self.port == 6100,
+                "only `relay` takes HOST and PORT (the server is --addr)"
+            );
+        }
         ensure!(
             self.setup_connections >= 1 && self.login_concurrency >= 1,
             "--setup-connections and --login-concurrency must be at least 1"
@@ -310,10 +364,22 @@ impl Opts {
                     "--connections must be at least 1"
                 );
             }
+            Workload::Relay => {}
         }
         if self.workload == Workload::Mixed {
             ensure!(self.group_size() >= 2, "--group-size must be at least 2");
         }
+        ensure!(
+            !self.password || self.workload == Workload::Login,
+            "--password goes with `login` (password logins)"
+        );
+        if self.password {
+            ensure!(self.users >= 1, "--users must be at least 1");
+        }
+        ensure!(
+            self.baseline.is_none() || self.workload != Workload::Relay,
+            "--baseline compares a workload; `relay` is the baseline itself"
+        );
         if self.workload == Workload::CrossNode && self.addr2.is_none() {
             bail!("cross-node needs --addr2 (the server the receivers connect to)");
         }
@@ -391,12 +457,45 @@ mod tests {
             ("login", Workload::Login),
             ("cross-node", Workload::CrossNode),
             ("mixed", Workload::Mixed),
+            ("relay", Workload::Relay),
         ] {
             assert_eq!(parse(&[name]).workload, w);
             assert_eq!(w.name(), name);
         }
         // --connections stands in for pairs.
         assert_eq!(parse(&["one-to-one", "--connections", "9"]).pair_count(), 5);
+    }
+
+    #[test]
+    fn password_logins_and_baseline() {
+        let o = parse(&["login", "--password", "--users", "50", "--settle", "0"]);
+        assert!(o.password);
+        assert_eq!(o.login_users(), Some(50));
+        assert_eq!(o.user_password, "bench-password");
+        o.check().unwrap();
+        assert_eq!(parse(&["login"]).login_users(), None);
+        assert!(parse(&["one-to-one", "--password"]).check().is_err());
+        assert!(
+            parse(&["login", "--password", "--users", "0"])
+                .check()
+                .is_err()
+        );
+        let o = parse(&["one-to-one", "--baseline", "relay"]);
+        assert_eq!(o.baseline.as_deref(), Some("relay"));
+        o.check().unwrap();
+        assert!(parse(&["relay", "--baseline", "relay"]).check().is_err());
+    }
+
+    #[test]
+    fn relay_takes_host_and_port() {
+        let o = parse(&["relay"]);
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 6100));
+        o.check().unwrap();
+        let o = parse(&["relay", "0.0.0.0", "7000", "--threads", "2"]);
+        assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 7000));
+        assert_eq!(o.threads, Some(2));
+        assert!(parse(&["one-to-one", "10.0.0.1"]).check().is_err());
+        assert!(Opts::try_parse_from(["chatbench", "relay", "h", "notaport"]).is_err());
     }
 
     #[test]

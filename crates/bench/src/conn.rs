@@ -3,14 +3,24 @@
 //!
 //! The workloads take the socket and decoder out of a [`Conn`] once it is
 //! logged in and drive them themselves, without waiting on each reply.
+//!
+//! Setup reads replies leniently, so it works with servers of protocol
+//! version 1 and 2 alike: events are skipped unread (version 2 has more of
+//! them), and an error code this build does not know is kept in the error
+//! text (with the code `internal`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use std::borrow::Cow;
+
 use anyhow::{Context, bail};
-use chat_proto::reply::{LoggedIn, Reply};
-use chat_proto::{Credential, LineDecoder, Request, RequestFrame, ServerFrame};
+use chat_proto::reply::Reply;
+use chat_proto::{Credential, ErrorBody, ErrorCode, LineDecoder, Request};
+use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+
+use crate::wire::{Outgoing, OutgoingFrame};
 
 /// Largest frame the bench accepts from the server (login replies with
 /// long friend lists can be big).
@@ -94,13 +104,16 @@ impl Conn {
     /// Events that arrive meanwhile are dropped: setup does not need them,
     /// and messages among them stay unacked, so the server delivers them
     /// again at the next login.
-    pub async fn pipeline(&mut self, requests: Vec<Request>) -> anyhow::Result<Vec<Reply>> {
-        let mut out = Vec::with_capacity(requests.len() * 96);
+    pub async fn pipeline<R: Into<Outgoing>>(
+        &mut self,
+        requests: impl IntoIterator<Item = R>,
+    ) -> anyhow::Result<Vec<Reply>> {
+        let mut out = Vec::with_capacity(4096);
         let first = self.next_id;
         for request in requests {
-            let frame = RequestFrame {
-                id: Some(self.next_id),
-                request,
+            let frame = OutgoingFrame {
+                id: self.next_id,
+                request: &request.into(),
             };
             self.next_id += 1;
             crate::wire::encode_into(&mut out, &frame);
@@ -125,7 +138,7 @@ impl Conn {
     }
 
     /// Logs in by token.
-    pub async fn login(&mut self, user: u64, token: &str) -> anyhow::Result<LoggedIn> {
+    pub async fn login(&mut self, user: u64, token: &str) -> anyhow::Result<LoginReply> {
         let reply = self
             .request(Request::Login {
                 heartbeat: None,
@@ -134,7 +147,7 @@ impl Conn {
             })
             .await?;
         reply
-            .body::<LoggedIn>()
+            .body::<LoginReply>()
             .with_context(|| format!("login of user {user} by token"))
     }
 
@@ -142,11 +155,10 @@ impl Conn {
         loop {
             while let Some(line) = self.dec.next_frame()? {
                 let text = std::str::from_utf8(&line).context("server sent invalid UTF-8")?;
-                match ServerFrame::parse(text)
+                if let Some(r) = parse_reply(text)
                     .with_context(|| format!("server sent an unreadable frame: {text}"))?
                 {
-                    ServerFrame::Reply(r) => return Ok(r),
-                    ServerFrame::Event(_) => {}
+                    return Ok(r);
                 }
             }
             let buf = self.dec.buffer();
@@ -155,5 +167,99 @@ impl Conn {
                 bail!("the server closed the connection");
             }
         }
+    }
+}
+
+/// The parts of a `login` reply setup uses, in both protocol versions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginReply {
+    pub user: UserId,
+    pub token: String,
+}
+
+/// A user object, of which only the id matters here.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct UserId {
+    pub id: u64,
+}
+
+/// What tells a reply from an event, and a success from a failure.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Probe<'a> {
+    ev: Option<serde::de::IgnoredAny>,
+    re: Option<u64>,
+    ok: Option<bool>,
+    #[serde(borrow)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    error: Option<Cow<'a, str>>,
+}
+
+/// A reply, or `None` for an event (of any kind, known or not).
+fn parse_reply(text: &str) -> Result<Option<Reply>, serde_json::Error> {
+    let probe: Probe = serde_json::from_str(text)?;
+    if probe.ev.is_some() {
+        return Ok(None);
+    }
+    let result = match probe.ok {
+        Some(true) => Ok(text.to_owned()),
+        _ => {
+            let name = probe.code.as_deref().unwrap_or("");
+            let error = probe.error.as_deref().unwrap_or("");
+            Err(match ErrorCode::ALL.iter().find(|c| c.as_str() == name) {
+                Some(&code) => ErrorBody {
+                    code,
+                    error: error.to_owned(),
+                    retry_after: None,
+                },
+                None => ErrorBody {
+                    code: ErrorCode::Internal,
+                    error: format!("{name}: {error}"),
+                    retry_after: None,
+                },
+            })
+        }
+    };
+    Ok(Some(Reply {
+        re: probe.re,
+        result,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_of_either_version_read_and_events_are_skipped() {
+        let ok = r#"{"re":3,"ok":true,"status":"requested"}"#;
+        let r = parse_reply(ok).unwrap().unwrap();
+        assert_eq!(r.re, Some(3));
+        assert_eq!(r.result.as_deref(), Ok(ok));
+
+        let known = r#"{"re":4,"ok":false,"code":"already_friends","error":"so you are"}"#;
+        let e = parse_reply(known).unwrap().unwrap().result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::AlreadyFriends);
+        assert_eq!(e.error, "so you are");
+
+        // A version 2 code this build does not know.
+        let newer = r#"{"re":5,"ok":false,"code":"no_such_request","error":"none pending"}"#;
+        let e = parse_reply(newer).unwrap().unwrap().result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert_eq!(e.error, "no_such_request: none pending");
+
+        // Events of either version, known or not, are no replies.
+        for ev in [
+            r#"{"ev":"friend_request","user":{"id":1,"name":"a"}}"#,
+            r#"{"ev":"presence","user":1,"online":true}"#,
+        ] {
+            assert!(parse_reply(ev).unwrap().is_none());
+        }
+        assert!(parse_reply("not json").is_err());
+
+        let login = r#"{"re":1,"ok":true,"user":{"id":7,"name":"a"},"token":"t","friends":[],"groups":[{"id":1,"name":"g","desc":"","visibility":"private","role":"admin"}],"requests_in":[],"unread":0}"#;
+        let body: LoginReply = parse_reply(login).unwrap().unwrap().body().unwrap();
+        assert_eq!((body.user.id, body.token.as_str()), (7, "t"));
     }
 }

@@ -9,8 +9,15 @@
 //!
 //! Map:
 //! - [`cli`]: the options and workloads.
-//! - [`runner`]: lays out a workload (who befriends whom, which groups),
-//!   starts the connections and steps the run through its phases.
+//! - [`runner`]: one run, from setup to summary, in terms of the next four.
+//! - [`layout`]: who befriends whom and who is in which group; each
+//!   connection's plan.
+//! - [`fleet`]: starts the connections, waits for their logins, collects
+//!   their reports.
+//! - [`pacing`]: open or closed loop, and the run's clock (warmup,
+//!   measurement, drain).
+//! - [`accounting`]: what each sender owed to whom, lost and unconfirmed
+//!   messages, the summary of a chat workload.
 //! - [`traffic`]: one chat session under load (every workload but
 //!   `login`): pipelined, non-blocking reads and writes, open or closed
 //!   loop, batched acks.
@@ -24,15 +31,25 @@
 //! - [`ledger`]: lost and duplicate accounting (bit sets per sender).
 //! - [`report`]: the summary (human and JSON) and the progress line.
 //! - [`sys`]: /proc readings (RSS, CPU) and the file-descriptor limit.
+//! - [`relay`]: `chatbench relay`, the in-memory chat path that gives
+//!   the machine's ceiling for the same workloads.
+//! - [`compare`]: `--baseline`: a workload against the relay, then the
+//!   server, and the ratio.
 //!
 //! Invariants: connections share nothing but [`stats::Shared`] (atomics and
 //! histograms behind a lock taken a few times a second); no connection
 //! ever waits on a write while data waits to be read.
 
+pub mod accounting;
 pub mod cli;
+pub mod compare;
 pub mod conn;
+pub mod fleet;
+pub mod layout;
 pub mod ledger;
 pub mod login;
+pub mod pacing;
+pub mod relay;
 pub mod report;
 pub mod runner;
 pub mod setup;

@@ -1,5 +1,9 @@
 //! The run's results: the [`Summary`] (printed for people, or as one JSON
 //! object with `--json`) and the live progress line.
+//!
+//! It runs past 500 lines because every field of the summary says what it
+//! means, and the human rendering and its tests must follow each field:
+//! they change together.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cli::Opts;
+use crate::pacing::Window;
 use crate::stats::{Counts, Kind, Percentiles, Phase, Shared, human_micros};
+use crate::sys::ServerUse;
 
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +98,12 @@ pub struct Summary {
     pub server_cpu_cores: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bench_peak_rss_kib: Option<u64>,
+    /// `login`: `token` or `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_by: Option<&'static str>,
+    /// With `--server-pid`: the server's memory and disk writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerUse>,
 }
 
 /// 1234567 as `1,234,567`.
@@ -119,6 +132,53 @@ fn line_of(p: &Percentiles) -> String {
 }
 
 impl Summary {
+    /// A run of `opts` that sent nothing: what every workload reports
+    /// (errors, reply latencies, CPU), the rest zero or absent.
+    pub fn new(opts: &Opts, shared: &Shared, window: &Window) -> Summary {
+        Summary {
+            workload: opts.workload.name(),
+            addr: opts.addr.clone(),
+            addr2: None,
+            connections: 0,
+            senders: 0,
+            mode: "none",
+            window: None,
+            rate: None,
+            text_bytes: opts.text_bytes,
+            group_size: None,
+            warmup_s: opts.warmup,
+            measured_s: window.measured_s,
+            sent: 0,
+            sent_per_s: 0.0,
+            delivered: 0,
+            delivered_per_s: 0.0,
+            latency_us: None,
+            send_lag_us: None,
+            reply_latency_us: reply_percentiles(shared, Phase::Measure),
+            errors: shared.failures().into_iter().collect(),
+            error_samples: shared.error_samples(),
+            lost: 0,
+            duplicates: 0,
+            unconfirmed: 0,
+            stale: 0,
+            total_sent: 0,
+            total_ok: 0,
+            total_delivered: 0,
+            drain_s: 0.0,
+            drain_complete: true,
+            logins: None,
+            logins_per_s: None,
+            server_rss_before_kib: None,
+            server_rss_after_kib: None,
+            server_rss_per_session_bytes: None,
+            bench_cpu_cores: window.bench_cpu,
+            server_cpu_cores: window.server_cpu,
+            bench_peak_rss_kib: crate::sys::own_peak_rss_kib(),
+            login_by: None,
+            server: None,
+        }
+    }
+
     /// The summary for people.
     pub fn human(&self) -> String {
         let mut s = String::new();
@@ -155,9 +215,12 @@ impl Summary {
         if let Some(n) = self.logins {
             let _ = writeln!(
                 s,
-                "  logins      {:>12}   {:>10}/s",
+                "  logins      {:>12}   {:>10}/s{}",
                 thousands(n),
-                thousands(self.logins_per_s.unwrap_or(0.0) as u64)
+                thousands(self.logins_per_s.unwrap_or(0.0) as u64),
+                self.login_by
+                    .map(|by| format!("   by {by}"))
+                    .unwrap_or_default()
             );
             if let Some(p) = self.reply_latency_us.get("login") {
                 let _ = writeln!(s, "  connect+login latency  {}", line_of(p));
@@ -206,6 +269,9 @@ impl Summary {
                 thousands(self.server_rss_per_session_bytes.unwrap_or(0))
             );
         }
+        if let Some(u) = &self.server {
+            let _ = writeln!(s, "  server      {}", server_use_line(u));
+        }
         if self.errors.is_empty() {
             let _ = writeln!(s, "  errors      none");
         } else {
@@ -252,6 +318,38 @@ impl Summary {
         );
         s
     }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// The server's memory and disk writes, in a line.
+fn server_use_line(u: &ServerUse) -> String {
+    let mut parts = Vec::new();
+    let rss: Vec<String> = [
+        (u.rss_start_kib, "at start".to_owned()),
+        (u.rss_end_kib, "at end".to_owned()),
+        (
+            u.rss_after_kib,
+            format!("{:.0} s after", u.rss_after_s.unwrap_or(0.0)),
+        ),
+        (u.rss_peak_kib, "peak (VmHWM)".to_owned()),
+    ]
+    .into_iter()
+    .filter_map(|(k, when)| k.map(|k| format!("{} {when}", mib(k))))
+    .collect();
+    if !rss.is_empty() {
+        parts.push(format!("RSS {}", rss.join(", ")));
+    }
+    if let Some(w) = u.disk_write_bytes {
+        let per = u
+            .disk_bytes_per_delivery
+            .map(|p| format!(": {} bytes per delivery", thousands(p.round() as u64)))
+            .unwrap_or_default();
+        parts.push(format!("wrote {} to disk{per}", mib(w / 1024)));
+    }
+    parts.join("; ")
 }
 
 /// Reply latencies of one phase that have samples.
@@ -340,19 +438,18 @@ mod tests {
     use super::*;
 
     fn summary() -> Summary {
+        use clap::Parser;
+        let opts = Opts::parse_from(["chatbench", "one-to-one", "--addr", "127.0.0.1:6000"]);
+        let window = Window {
+            measured_s: 10.0,
+            bench_cpu: 0.5,
+            server_cpu: Some(1.4),
+        };
         Summary {
-            workload: "one-to-one",
-            addr: "127.0.0.1:6000".into(),
-            addr2: None,
             connections: 200,
             senders: 200,
             mode: "closed",
             window: Some(8),
-            rate: None,
-            text_bytes: 64,
-            group_size: None,
-            warmup_s: 2.0,
-            measured_s: 10.0,
             sent: 1_000_000,
             sent_per_s: 100_000.0,
             delivered: 999_000,
@@ -366,27 +463,14 @@ mod tests {
                 p999: 9_000,
                 max: 20_000,
             }),
-            send_lag_us: None,
-            reply_latency_us: BTreeMap::new(),
             errors: BTreeMap::from([("rate_limited", 3)]),
             error_samples: vec!["chat failed: rate_limited: slow down".into()],
-            lost: 0,
-            duplicates: 0,
-            unconfirmed: 0,
-            stale: 0,
             total_sent: 1_200_000,
             total_ok: 1_200_000,
             total_delivered: 1_200_000,
             drain_s: 0.1,
-            drain_complete: true,
-            logins: None,
-            logins_per_s: None,
-            server_rss_before_kib: None,
-            server_rss_after_kib: None,
-            server_rss_per_session_bytes: None,
-            bench_cpu_cores: 0.5,
-            server_cpu_cores: Some(1.4),
             bench_peak_rss_kib: None,
+            ..Summary::new(&opts, &Shared::new(), &window)
         }
     }
 
@@ -399,6 +483,36 @@ mod tests {
         assert!(text.contains("rate_limited 3"), "{text}");
         assert!(text.contains("lost 0  duplicates 0"), "{text}");
         assert!(text.contains("server 1.40 cores"), "{text}");
+    }
+
+    #[test]
+    fn server_use_reads_in_one_line() {
+        let mut s = summary();
+        s.server = Some(ServerUse {
+            rss_start_kib: Some(10 * 1024),
+            rss_end_kib: Some(20 * 1024),
+            rss_after_kib: Some(15 * 1024),
+            rss_after_s: Some(10.0),
+            rss_peak_kib: Some(30 * 1024),
+            disk_write_bytes: Some(5 << 20),
+            disk_bytes_per_delivery: Some(5_734.4),
+        });
+        let text = s.human();
+        assert!(
+            text.contains(
+                "server      RSS 10.0 MiB at start, 20.0 MiB at end, 15.0 MiB 10 s after, \
+                 30.0 MiB peak (VmHWM); wrote 5.0 MiB to disk: 5,734 bytes per delivery"
+            ),
+            "{text}"
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["server"]["disk_write_bytes"], 5 << 20);
+        assert!(
+            serde_json::to_value(summary())
+                .unwrap()
+                .get("server")
+                .is_none()
+        );
     }
 
     #[test]

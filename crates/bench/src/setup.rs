@@ -6,16 +6,22 @@
 //! token; everything after that logs in by token, which is cheap. Setup
 //! work is spread over `--setup-connections` connections, each pipelining
 //! many requests per write, switching users with `login`/`logout`.
+//!
+//! Friendships are made in a way that works with both protocol versions:
+//! `add_friend` from one side; a version 1 server answers with the
+//! `friend` (done), a version 2 server with `"status":"requested"`, after
+//! which the other side sends `accept_friend`.
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use chat_proto::reply::{GroupReply, LoggedIn, Registered, Reply, ReplyError};
+use chat_proto::reply::{GroupReply, Registered, Reply, ReplyError};
 use chat_proto::{Credential, ErrorCode, Request};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use crate::conn::{Conn, Dialer};
+use crate::conn::{Conn, Dialer, LoginReply, UserId};
+use crate::wire::{Outgoing, V2Request};
 
 /// A registered user the bench can log in as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +63,7 @@ pub async fn users(
                 credential: Credential::Token(first.token.clone()),
             })
             .await?;
-        match reply.body::<LoggedIn>() {
+        match reply.body::<LoginReply>() {
             Ok(_) => {}
             Err(ReplyError::Failed(e)) if e.code == ErrorCode::BadCredentials => {
                 eprintln!(
@@ -130,7 +136,7 @@ async fn register(
             let mut conn = Conn::open(&dialer, c).await?;
             let mut out = Vec::with_capacity(chunk.len());
             for batch in chunk.chunks(JOBS_PER_WRITE) {
-                let regs = batch
+                let regs: Vec<Request> = batch
                     .iter()
                     .map(|name| Request::Register {
                         name: name.clone(),
@@ -141,7 +147,7 @@ async fn register(
                 for reply in conn.pipeline(regs).await? {
                     ids.push(reply.body::<Registered>().context("register")?.user.id);
                 }
-                let logins = ids
+                let logins: Vec<Request> = ids
                     .iter()
                     .flat_map(|&user| {
                         [
@@ -159,7 +165,7 @@ async fn register(
                     .collect();
                 let replies = conn.pipeline(logins).await?;
                 for (name, pair) in batch.iter().zip(replies.chunks(2)) {
-                    let login = pair[0].body::<LoggedIn>().context("login by password")?;
+                    let login = pair[0].body::<LoginReply>().context("login by password")?;
                     out.push(UserRec {
                         id: login.user.id,
                         name: name.clone(),
@@ -184,7 +190,7 @@ async fn register(
 /// job's replies (without those of `login` and `logout`), in job order.
 pub async fn as_users(
     dialer: &Dialer,
-    jobs: Vec<(UserRec, Vec<Request>)>,
+    jobs: Vec<(UserRec, Vec<Outgoing>)>,
     conns: usize,
 ) -> anyhow::Result<Vec<Vec<Reply>>> {
     if jobs.is_empty() {
@@ -206,22 +212,25 @@ pub async fn as_users(
             for batch in chunk.chunks(JOBS_PER_WRITE) {
                 let mut requests = Vec::new();
                 for (user, ops) in batch {
-                    requests.push(Request::Login {
+                    requests.push(Outgoing::from(Request::Login {
                         heartbeat: None,
                         user: user.id,
                         credential: Credential::Token(user.token.clone()),
-                    });
+                    }));
                     requests.extend(ops.iter().cloned());
-                    requests.push(Request::Logout {
-                        revoke: false,
-                        everywhere: false,
-                    });
+                    requests.push(
+                        Request::Logout {
+                            revoke: false,
+                            everywhere: false,
+                        }
+                        .into(),
+                    );
                 }
                 let mut replies = conn.pipeline(requests).await?.into_iter();
                 for (user, ops) in batch {
                     let login = replies.next().context("missing login reply")?;
                     login
-                        .body::<LoggedIn>()
+                        .body::<LoginReply>()
                         .with_context(|| format!("login of user {} by token", user.id))?;
                     out.push(replies.by_ref().take(ops.len()).collect::<Vec<_>>());
                     replies.next().context("missing logout reply")?;
@@ -248,7 +257,36 @@ fn ok_or(reply: &Reply, allowed: ErrorCode, what: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Makes each pair of users friends.
+/// The reply to `add_friend`: version 2 says `status` (`requested`, or
+/// `friends` when it accepted the other side's request); version 1 has
+/// only `friend`.
+#[derive(Debug, Deserialize)]
+struct AddFriendReply {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    friend: Option<UserId>,
+}
+
+/// Whether `add_friend` left a request for the other side to accept
+/// (version 2), rather than a friendship (version 1, or an accepted
+/// request, or friends already).
+fn needs_accept(reply: &Reply) -> anyhow::Result<bool> {
+    match &reply.result {
+        Err(e) if e.code == ErrorCode::AlreadyFriends => Ok(false),
+        Err(e) => bail!("add_friend: {}: {}", e.code, e.error),
+        Ok(_) => {
+            let body = reply.body::<AddFriendReply>().context("add_friend")?;
+            match (body.status.as_deref(), body.friend) {
+                (Some("requested"), _) => Ok(true),
+                (Some("friends") | None, Some(_)) => Ok(false),
+                (status, _) => bail!("add_friend: unexpected reply (status {status:?}, no friend)"),
+            }
+        }
+    }
+}
+
+/// Makes each pair of users friends, with either protocol version.
 pub async fn befriend(
     dialer: &Dialer,
     pairs: &[(UserRec, UserRec)],
@@ -256,10 +294,19 @@ pub async fn befriend(
 ) -> anyhow::Result<()> {
     let jobs = pairs
         .iter()
-        .map(|(a, b)| (a.clone(), vec![Request::AddFriend { user: b.id }]))
+        .map(|(a, b)| (a.clone(), vec![Request::AddFriend { user: b.id }.into()]))
         .collect();
-    for replies in as_users(dialer, jobs, conns).await? {
-        ok_or(&replies[0], ErrorCode::AlreadyFriends, "add_friend")?;
+    let mut accepts = Vec::new();
+    for ((a, b), replies) in pairs.iter().zip(as_users(dialer, jobs, conns).await?) {
+        if needs_accept(&replies[0])? {
+            accepts.push((
+                b.clone(),
+                vec![V2Request::AcceptFriend { user: a.id }.into()],
+            ));
+        }
+    }
+    for replies in as_users(dialer, accepts, conns).await? {
+        ok_or(&replies[0], ErrorCode::AlreadyFriends, "accept_friend")?;
     }
     Ok(())
 }
@@ -277,11 +324,14 @@ pub async fn make_groups(
         .map(|(i, members)| {
             (
                 members[0].clone(),
-                vec![Request::CreateGroup {
-                    visibility: Default::default(),
-                    name: format!("bench-group-{i}"),
-                    desc: "chatbench".into(),
-                }],
+                vec![
+                    Request::CreateGroup {
+                        visibility: Default::default(),
+                        name: format!("bench-group-{i}"),
+                        desc: "chatbench".into(),
+                    }
+                    .into(),
+                ],
             )
         })
         .collect();
@@ -298,7 +348,7 @@ pub async fn make_groups(
     let mut joins = Vec::new();
     for (members, &group) in groups.iter().zip(&ids) {
         for m in &members[1..] {
-            joins.push((m.clone(), vec![Request::JoinGroup { group }]));
+            joins.push((m.clone(), vec![Request::JoinGroup { group }.into()]));
         }
     }
     for replies in as_users(dialer, joins, conns).await? {
@@ -319,7 +369,7 @@ pub async fn delete_groups(
         .map(|(creator, group)| {
             (
                 creator.clone(),
-                vec![Request::DeleteGroup { group: *group }],
+                vec![Request::DeleteGroup { group: *group }.into()],
             )
         })
         .collect();

@@ -6,6 +6,10 @@
 //! batch of frames (counters, a few relaxed atomic adds) or every few
 //! hundred milliseconds (samples, recorded into the phase's histograms
 //! under one lock).
+//!
+//! It runs past 500 lines because phases, counters, histograms and the
+//! tally are one contract between the connections and the report; split
+//! over files, that contract would be harder to check.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

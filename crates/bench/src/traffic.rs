@@ -12,6 +12,10 @@
 //! open loop (one message every `interval`, stamped with its scheduled
 //! time, so a server that falls behind shows as latency instead of as a
 //! slower sender: no coordinated omission).
+//!
+//! It runs past 500 lines because a connection's whole life (reading,
+//! replies, deliveries, pacing, acks, writing) is one state machine over
+//! one struct whose fields every step shares.
 
 use std::collections::VecDeque;
 use std::io;

@@ -6,6 +6,10 @@
 //! not look at (texts, friend lists), instead of the full
 //! [`chat_proto::ServerFrame`].
 //!
+//! The proto crate speaks protocol version 1; [`Outgoing`] adds the few
+//! version 2 requests setup needs (`accept_friend`), so the bench drives
+//! servers of either version.
+//!
 //! Each message carries its own measurement in its `cid`:
 //! `RUN.SENDER.SEQ.MICROS` in hex, where RUN tells this run's messages from
 //! leftovers of earlier runs, SENDER and SEQ identify the message for loss
@@ -15,8 +19,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chat_proto::{ErrorCode, RequestFrame};
-use serde::Deserialize;
+use chat_proto::{ErrorCode, Request};
+use serde::{Deserialize, Serialize};
 
 /// One frame from the server, as far as the bench cares.
 #[derive(Debug, Deserialize)]
@@ -56,8 +60,45 @@ impl<'a> Incoming<'a> {
     }
 }
 
-/// Appends `frame` as one line to `out`.
-pub fn encode_into(out: &mut Vec<u8>, frame: &RequestFrame) {
+/// A request setup sends: one of the proto crate's, or one that only
+/// protocol version 2 has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Outgoing {
+    Proto(Request),
+    V2(V2Request),
+}
+
+/// Requests of protocol version 2 that the proto crate does not have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum V2Request {
+    /// Accepts `user`'s pending friend request.
+    AcceptFriend { user: u64 },
+}
+
+impl From<Request> for Outgoing {
+    fn from(r: Request) -> Outgoing {
+        Outgoing::Proto(r)
+    }
+}
+
+impl From<V2Request> for Outgoing {
+    fn from(r: V2Request) -> Outgoing {
+        Outgoing::V2(r)
+    }
+}
+
+/// An [`Outgoing`] request with its id.
+#[derive(Debug, Serialize)]
+pub struct OutgoingFrame<'a> {
+    pub id: u64,
+    #[serde(flatten)]
+    pub request: &'a Outgoing,
+}
+
+/// Appends `frame` (a request frame) as one line to `out`.
+pub fn encode_into(out: &mut Vec<u8>, frame: &impl Serialize) {
     // Writing our own request types to a Vec cannot fail: no maps with
     // non-string keys, and Vec writes are infallible.
     serde_json::to_writer(&mut *out, frame).expect("requests always serialise");
@@ -112,7 +153,7 @@ impl Stamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chat_proto::Request;
+    use chat_proto::RequestFrame;
 
     #[test]
     fn stamp_round_trips_and_fits_a_cid() {
@@ -196,5 +237,36 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(v, serde_json::json!({"op":"ack","id":8,"ids":[1,2]}));
+    }
+
+    #[test]
+    fn encodes_version_2_requests_beside_version_1() {
+        let mut out = Vec::new();
+        for (id, request) in [
+            (1, Outgoing::from(Request::AddFriend { user: 5 })),
+            (2, Outgoing::from(V2Request::AcceptFriend { user: 4 })),
+            (3, Outgoing::from(Request::Ping)),
+        ] {
+            encode_into(
+                &mut out,
+                &OutgoingFrame {
+                    id,
+                    request: &request,
+                },
+            );
+        }
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                serde_json::json!({"op":"add_friend","id":1,"user":5}),
+                serde_json::json!({"op":"accept_friend","id":2,"user":4}),
+                serde_json::json!({"op":"ping","id":3}),
+            ]
+        );
     }
 }

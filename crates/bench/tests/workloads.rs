@@ -2,9 +2,11 @@
 //! server started in this process, and checks what a bench user relies
 //! on: messages were delivered, none lost, none twice.
 
+mod common;
+
 use chat_testkit::TestServer;
-use chatbench::{Opts, Summary, run};
-use clap::Parser;
+use chatbench::Summary;
+use common::assert_clean;
 
 async fn server() -> TestServer {
     TestServer::start_with(|c| {
@@ -16,34 +18,7 @@ async fn server() -> TestServer {
 }
 
 async fn bench(server: &TestServer, args: &[&str]) -> Summary {
-    let addr = server.addr.to_string();
-    let mut all = vec![
-        "chatbench",
-        "--addr",
-        &addr,
-        "--quiet",
-        "--warmup",
-        "0.2",
-        "--duration",
-        "1",
-        "--setup-connections",
-        "2",
-    ];
-    all.extend_from_slice(args);
-    let opts = Opts::try_parse_from(all).expect("arguments parse");
-    run(opts).await.expect("the workload runs")
-}
-
-fn assert_clean(s: &Summary) {
-    assert!(s.delivered > 0, "nothing delivered: {s:#?}");
-    assert_eq!(s.lost, 0, "{s:#?}");
-    assert_eq!(s.duplicates, 0, "{s:#?}");
-    assert_eq!(s.unconfirmed, 0, "{s:#?}");
-    assert!(s.errors.is_empty(), "{s:#?}");
-    assert!(s.drain_complete, "{s:#?}");
-    assert_eq!(s.total_ok, s.total_sent, "{s:#?}");
-    let p = s.latency_us.expect("latency measured");
-    assert!(p.count > 0 && p.p50 <= p.p99 && p.p99 <= p.max, "{p:?}");
+    common::bench_at(&server.addr.to_string(), args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,4 +90,53 @@ async fn idle_and_login() {
     assert!(s.logins.unwrap() > 0, "{s:#?}");
     assert!(s.errors.is_empty(), "{s:#?}");
     assert!(s.reply_latency_us.contains_key("login"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_logins_and_the_servers_memory_and_disk() {
+    let server = server().await;
+    // The server runs in this process, so its readings are this process's.
+    let pid = std::process::id().to_string();
+    let s = bench(
+        &server,
+        &[
+            "login",
+            "--password",
+            "--users",
+            "6",
+            "--connections",
+            "3",
+            "--settle",
+            "0.1",
+            "--server-pid",
+            &pid,
+        ],
+    )
+    .await;
+    assert_eq!(s.logins, Some(6), "{s:#?}");
+    assert!(s.errors.is_empty(), "{s:#?}");
+    assert_eq!((s.login_by, s.connections), (Some("password"), 3));
+    assert_eq!(s.reply_latency_us["login"].count, 6);
+    let u = s.server.expect("server readings");
+    assert!(
+        u.rss_start_kib.is_some() && u.rss_end_kib.is_some(),
+        "{u:?}"
+    );
+    assert_eq!(u.rss_after_s, Some(0.1));
+    assert!(
+        u.rss_after_kib.is_some() && u.rss_peak_kib.is_some(),
+        "{u:?}"
+    );
+
+    let s = bench(
+        &server,
+        &["one-to-one", "--pairs", "2", "--server-pid", &pid],
+    )
+    .await;
+    assert_clean(&s);
+    let u = s.server.expect("server readings");
+    assert!(u.rss_end_kib.is_some(), "{u:?}");
+    // Every message was stored before its ok: the SQLite file grew.
+    assert!(u.disk_write_bytes.unwrap() > 0, "{u:?}");
+    assert!(u.disk_bytes_per_delivery.unwrap() > 0.0, "{u:?}");
 }

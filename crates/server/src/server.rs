@@ -74,6 +74,7 @@ impl Server {
         let opts = StoreOptions {
             sqlite_sync: config.sqlite_sync,
             pool_size: config.db_pool,
+            verify_at_commit: config.redis.is_some(),
             ..StoreOptions::default()
         };
         let store = Arc::new(SqlStore::open(&config.db, &opts).await.with_context(|| {

@@ -39,6 +39,8 @@ pub enum Done {
         id: u64,
         ts: u64,
     },
+    /// A message was not stored: its rule no longer held at commit.
+    Refused(crate::store::Refusal),
     Acked,
 }
 
@@ -245,6 +247,7 @@ fn finish(router: &Router, waiter: Waiter, op: WriteOp, outcome: Result<WriteOut
                         ts: msg.ts,
                     })
                 }
+                (Ok(WriteOutcome::Msg(Stored::Refused(why))), _) => Ok(Done::Refused(why)),
                 (Ok(WriteOutcome::Msg(Stored::Duplicate { id, ts, again })), _) => {
                     // The first attempt's delivery may have died with its
                     // node: deliver again (clients drop duplicates by id).

@@ -51,34 +51,35 @@ impl Bus for LocalBus {
 
     fn resume(&self, _replayed: &std::collections::HashMap<u64, std::collections::HashSet<u64>>) {}
 
-    async fn count(&self, key: &str, window: Duration) -> Result<(), BusError> {
+    async fn count(&self, key: &str, window: Duration) -> Result<(u64, Duration), BusError> {
         let now = Instant::now();
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= COUNTERS_SWEEP {
             map.retain(|_, (_, until)| *until > now);
         }
         let full = map.len() >= COUNTERS_MAX;
-        match map.get_mut(key) {
-            Some((n, until)) if *until > now => *n += 1,
-            Some(entry) => *entry = (1, now + window),
-            None if full => {}
-            None => {
-                map.insert(key.to_owned(), (1, now + window));
+        let (n, until) = match map.get_mut(key) {
+            Some((n, until)) if *until > now => {
+                *n += 1;
+                (*n, *until)
             }
-        }
-        Ok(())
+            Some(entry) => {
+                *entry = (1, now + window);
+                *entry
+            }
+            // Full: not counted (failing open).
+            None if full => (0, now),
+            None => *map.entry(key.to_owned()).or_insert((1, now + window)),
+        };
+        Ok((n, until.saturating_duration_since(now)))
     }
 
-    async fn counts(&self, keys: &[String]) -> Result<Vec<(u64, Duration)>, BusError> {
-        let now = Instant::now();
-        let map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(keys
-            .iter()
-            .map(|k| match map.get(k) {
-                Some(&(n, until)) if until > now => (n, until - now),
-                _ => (0, Duration::ZERO),
-            })
-            .collect())
+    async fn uncount(&self, key: &str) -> Result<(), BusError> {
+        let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, _)) = map.get_mut(key) {
+            *n = n.saturating_sub(1);
+        }
+        Ok(())
     }
 
     async fn reset(&self, key: &str) -> Result<(), BusError> {
@@ -113,17 +114,18 @@ mod tests {
     #[tokio::test]
     async fn counters_count_within_their_window() {
         let bus = LocalBus::new(Arc::new(Hub::new()));
-        let keys = vec!["a".to_owned(), "b".to_owned()];
-        for _ in 0..3 {
-            bus.count("a", Duration::from_secs(60)).await.unwrap();
+        let minute = Duration::from_secs(60);
+        for want in 1..=3 {
+            let (n, left) = bus.count("a", minute).await.unwrap();
+            assert_eq!(n, want);
+            assert!(left > Duration::from_secs(59));
         }
+        bus.uncount("a").await.unwrap();
+        assert_eq!(bus.count("a", minute).await.unwrap().0, 3);
         bus.count("b", Duration::from_millis(1)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let got = bus.counts(&keys).await.unwrap();
-        assert_eq!(got[0].0, 3);
-        assert!(got[0].1 > Duration::from_secs(59));
-        assert_eq!(got[1], (0, Duration::ZERO), "expired");
+        assert_eq!(bus.count("b", minute).await.unwrap().0, 1, "expired, anew");
         bus.reset("a").await.unwrap();
-        assert_eq!(bus.counts(&keys).await.unwrap()[0].0, 0);
+        assert_eq!(bus.count("a", minute).await.unwrap().0, 1);
     }
 }

@@ -67,11 +67,12 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     fn end_sessions(&self, user: u64, frame: &Bytes);
 
     /// Adds one to the counter `key`, which lives `window` from its first
-    /// hit (failed logins).
-    async fn count(&self, key: &str, window: Duration) -> Result<(), BusError>;
+    /// hit (password logins); returns its new value and how long it still
+    /// lives. Atomic: racing callers each see a different value.
+    async fn count(&self, key: &str, window: Duration) -> Result<(u64, Duration), BusError>;
 
-    /// Each counter's value and how long it still lives.
-    async fn counts(&self, keys: &[String]) -> Result<Vec<(u64, Duration)>, BusError>;
+    /// Takes one back from a counter.
+    async fn uncount(&self, key: &str) -> Result<(), BusError>;
 
     /// Drops a counter.
     async fn reset(&self, key: &str) -> Result<(), BusError>;

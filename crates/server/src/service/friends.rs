@@ -32,7 +32,8 @@ fn me(caller: &Caller) -> UserRow {
 }
 
 /// A new friendship of the caller and `friend`: known everywhere, the
-/// other side told; returns the friend with their presence.
+/// other side told, and the caller's other sessions too; returns the
+/// friend with their presence.
 async fn befriended(node: &Node, caller: &Caller, friend: UserRow) -> chat_proto::User {
     node.router
         .friendship_changed(caller.user.id, friend.id)
@@ -45,7 +46,16 @@ async fn befriended(node: &Node, caller: &Caller, friend: UserRow) -> chat_proto
         },
     );
     let online = node.router.is_online(friend.id).await;
-    wire::user(friend, Some(online))
+    let friend = wire::user(friend, Some(online));
+    // The caller's other sessions learn of it too.
+    node.router.send_except(
+        &[caller.user.id],
+        &Event::FriendAdded {
+            user: friend.clone(),
+        },
+        caller.sid,
+    );
+    friend
 }
 
 /// `add_friend`: sends a request, or accepts the target's pending one.

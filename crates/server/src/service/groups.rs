@@ -191,10 +191,11 @@ pub async fn decline_invite(node: &Node, caller: &Caller, group: u64) -> OpResul
 
 pub async fn kick(node: &Node, caller: &Caller, group: u64, user: u64) -> OpResult {
     let me = caller.user.id;
-    let mine = role_at_least(node, group, me, Role::Admin, "kick members").await?;
+    let mine = role_in(node, group, me).await?;
     if user == me {
         return Err(not_yourself());
     }
+    require(mine, Role::Admin, "kick members")?;
     let theirs = their_role(node, group, user).await?;
     // The creator may kick anyone; an admin only plain members.
     if mine != Role::Creator && theirs != Role::Member {

@@ -83,10 +83,12 @@ async fn authenticate(
     }
 }
 
-/// Failed password logins, counted per account and per address on the
-/// bus (so across connections and nodes). Past a limit, password logins
-/// are refused before any hashing until the window passes; token logins
-/// are not counted.
+/// Password logins, counted per account and per address on the bus (so
+/// across connections and nodes). Each attempt is counted before the
+/// password is checked, atomically, so a burst of guesses at once gets no
+/// more tries than one after the other; a success takes its count back.
+/// Past a limit, password logins are refused before any hashing until
+/// the window passes; token logins are not counted.
 struct Failures {
     keys: [String; 2],
 }
@@ -98,26 +100,23 @@ impl Failures {
         }
     }
 
-    /// `rate_limited`, with the seconds to wait, when a limit is reached.
-    /// When the bus cannot be asked, logins go on (failing open).
-    async fn check(&self, node: &Node) -> Result<(), Failure> {
+    /// Counts this attempt; `rate_limited`, with the seconds to wait, when
+    /// it goes past a limit. When the bus cannot be asked, logins go on
+    /// (failing open).
+    async fn admit(&self, node: &Node) -> Result<(), Failure> {
         let limits = [
             node.config.login_failures_per_account,
             node.config.login_failures_per_address,
         ];
-        let counts = match node.router.bus().counts(&self.keys).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "failed-login counters unreadable; not limiting");
-                return Ok(());
+        let window = Duration::from_secs(node.config.login_failure_window.max(1));
+        let mut wait: Option<Duration> = None;
+        for (key, limit) in self.keys.iter().zip(limits) {
+            match node.router.bus().count(key, window).await {
+                Ok((n, left)) if n > limit => wait = Some(wait.unwrap_or_default().max(left)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "login counters unavailable; not limiting"),
             }
-        };
-        let wait = counts
-            .iter()
-            .zip(limits)
-            .filter(|((n, _), limit)| n >= limit)
-            .map(|((_, left), _)| *left)
-            .max();
+        }
         match wait {
             None => Ok(()),
             Some(left) => Err(Failure::new(
@@ -128,17 +127,11 @@ impl Failures {
         }
     }
 
-    async fn failed(&self, node: &Node) {
-        let window = Duration::from_secs(node.config.login_failure_window.max(1));
-        for key in &self.keys {
-            if let Err(e) = node.router.bus().count(key, window).await {
-                tracing::warn!(error = %e, "failed login not counted");
-            }
-        }
-    }
-
+    /// The password was right: the account starts afresh, and the
+    /// address gets its try back.
     async fn succeeded(&self, node: &Node) {
         let _ = node.router.bus().reset(&self.keys[0]).await;
+        let _ = node.router.bus().uncount(&self.keys[1]).await;
     }
 }
 
@@ -159,7 +152,7 @@ pub async fn login(
     let failures = match &credential {
         Credential::Password(_) => {
             let f = Failures::new(user, conn.peer);
-            if let Err(limited) = f.check(node).await {
+            if let Err(limited) = f.admit(node).await {
                 return Outcome::Reply(Err(limited));
             }
             Some(f)
@@ -174,11 +167,6 @@ pub async fn login(
             a
         }
         Err(f) => {
-            if f.code == ErrorCode::BadCredentials
-                && let Some(failures) = &failures
-            {
-                failures.failed(node).await;
-            }
             if f.code == ErrorCode::BadCredentials {
                 conn.failed_logins += 1;
                 if conn.failed_logins >= node.config.max_failed_logins {

@@ -8,10 +8,10 @@
 use chat_proto::reply::{History, Sent};
 use chat_proto::{ErrorCode, HistoryTarget, MsgRef};
 
-use super::relations::{are_friends, role_in};
+use super::relations::{are_friends, refusal, role_in};
 use super::{Answer, Caller, Failure, OpResult, Outcome};
 use crate::node::Node;
-use crate::store::{StoreError, Target};
+use crate::store::{Refusal, StoreError, Target};
 use crate::writer::{Done, Draft, Pending};
 
 /// `chat`: to a friend.
@@ -84,6 +84,14 @@ fn written(
             msg: MsgRef { id, ts },
         })),
         Ok(Ok(Done::Acked)) => Ok(Answer::empty()),
+        Ok(Ok(Done::Refused(Refusal::NotFriend))) => Err(Failure::new(
+            ErrorCode::NotFriend,
+            "this user is no longer your friend",
+        )),
+        Ok(Ok(Done::Refused(Refusal::NotMember))) => Err(Failure::new(
+            ErrorCode::NotMember,
+            "you are no longer a member of this group",
+        )),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(Failure::new(
             ErrorCode::Unavailable,
@@ -101,9 +109,14 @@ pub async fn history(
     limit: u32,
 ) -> OpResult {
     let me = caller.user.id;
+    // Not the hot path: the database's word, not the cache's, so a block
+    // or a kick made on another node a moment ago holds here at once.
     let messages = match target {
         HistoryTarget::With(other) => {
-            if !are_friends(node, me, other).await? {
+            // A deleted account's messages stay in its friends' history
+            // (for an id that never was, the history is simply empty).
+            if !node.store.are_friends(me, other).await? && node.store.user(other).await?.is_some()
+            {
                 return Err(Failure::new(
                     ErrorCode::NotFriend,
                     format!("user {other} is not your friend"),
@@ -112,13 +125,10 @@ pub async fn history(
             node.store.history_with(me, other, before, limit).await?
         }
         HistoryTarget::Group(group) => {
-            role_in(node, group, me).await?;
             // A member reads only from their last join.
-            let since = node
-                .store
-                .member_since(group, me)
-                .await?
-                .unwrap_or(u64::MAX);
+            let Some(since) = node.store.member_since(group, me).await? else {
+                return Err(refusal(node, group).await);
+            };
             node.store
                 .history_group(group, since, before, limit)
                 .await?

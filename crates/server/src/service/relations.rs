@@ -69,10 +69,16 @@ pub(crate) async fn role_in(node: &Node, group: u64, user: u64) -> Result<Role, 
         node.router.cache().group_changed(group);
         return Ok(role);
     }
-    match node.store.group(group).await? {
-        Some(g) if g.visibility == Visibility::Public => Err(not_member(group)),
+    Err(refusal(node, group).await)
+}
+
+/// Why someone who is not a member of `group` is refused.
+pub(crate) async fn refusal(node: &Node, group: u64) -> Failure {
+    match node.store.group(group).await {
+        Ok(Some(g)) if g.visibility == Visibility::Public => not_member(group),
         // A private group is invisible to non-members.
-        _ => Err(no_such_group(group)),
+        Ok(_) => no_such_group(group),
+        Err(e) => e.into(),
     }
 }
 

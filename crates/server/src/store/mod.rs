@@ -168,8 +168,10 @@ pub trait GroupStore: Send + Sync {
         desc: Option<&str>,
         visibility: Option<Visibility>,
     ) -> Result<Option<GroupRow>>;
-    /// Joins as a plain member whose window starts at `since`; a private
-    /// group needs (and consumes) a pending invite.
+    /// Joins as a plain member whose window starts at `since`, or after
+    /// the group's last message if that is later (a message stored before
+    /// the join, even in the same millisecond, is never the joiner's); a
+    /// private group needs (and consumes) a pending invite.
     async fn join_group(&self, group: u64, user: u64, now_ms: u64, since: u64) -> Result<Join>;
     /// Invites `user` on behalf of `by` (checked by the caller).
     async fn invite(&self, group: u64, user: u64, by: u64, now_ms: u64) -> Result<Invited>;

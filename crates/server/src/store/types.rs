@@ -173,9 +173,20 @@ impl NewMsg {
     }
 }
 
+/// Why a message was not stored: the rule checked when it was accepted no
+/// longer held when it was committed (a block, unfriend or kick made on
+/// another node a moment before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotFriend,
+    NotMember,
+}
+
 /// What storing one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
+    /// Not stored (see [`Refusal`]).
+    Refused(Refusal),
     /// Stored, with an inbox row for each of these recipients.
     New { recipients: Vec<u64> },
     /// The sender had already sent this `cid`: the original's id and time,
@@ -190,7 +201,8 @@ pub enum Stored {
     },
 }
 
-/// A stored message to deliver again, and to whom.
+/// A stored message to deliver again, and to whom (those who have not
+/// acked it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redeliver {
     pub msg: NewMsg,

@@ -10,24 +10,26 @@ use chatserver::store::{
     WriteOp,
 };
 
-async fn sqlite() -> (Arc<SqlStore>, tempfile::TempDir) {
+async fn sqlite_with(opts: StoreOptions) -> (Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = SqlStore::open(&url, &StoreOptions::default())
-        .await
-        .unwrap();
+    let store = SqlStore::open(&url, &opts).await.unwrap();
     (Arc::new(store), dir)
 }
 
-/// Runs `suite` on SQLite, then on MySQL when configured.
+/// Runs `suite` on SQLite, then on MySQL when configured (with `opts`, or
+/// the default options).
 macro_rules! conformance {
     ($name:ident, $suite:ident) => {
+        conformance!($name, $suite, StoreOptions::default());
+    };
+    ($name:ident, $suite:ident, $opts:expr) => {
         mod $name {
             use super::*;
 
             #[tokio::test]
             async fn sqlite_backend() {
-                let (store, _dir) = crate::sqlite().await;
+                let (store, _dir) = crate::sqlite_with($opts).await;
                 $suite(&*store).await;
             }
 
@@ -37,9 +39,7 @@ macro_rules! conformance {
                     return;
                 };
                 let url = chat_testkit::fresh_mysql_db(&base).await.unwrap();
-                let store = SqlStore::open(&url, &StoreOptions::default())
-                    .await
-                    .unwrap();
+                let store = SqlStore::open(&url, &$opts).await.unwrap();
                 $suite(&store).await;
                 store.close().await;
                 chat_testkit::drop_mysql_db(&url).await.unwrap();

@@ -2,7 +2,7 @@
 //! the history window of a group member (`member_since`).
 
 use chat_proto::{HistoryTarget, Role, Visibility};
-use chatserver::store::{Store, Stored, Target, WriteOp, WriteOutcome};
+use chatserver::store::{Refusal, Store, StoreOptions, Stored, Target, WriteOp, WriteOutcome};
 
 use crate::*;
 
@@ -234,3 +234,71 @@ async fn windows_suite(s: &dyn Store) {
     send(s, 17, c, Target::Group(other)).await;
     assert_eq!(history(0, None).await, vec![16, 15, 14, 13, 12, 11, 10]);
 }
+
+/// A shared database: each batch checks again, at commit, that every
+/// sender may still write to its target; the refused messages are not
+/// stored, the others of the batch are.
+async fn verified_at_commit_suite(s: &dyn Store) {
+    let a = user(s, "a").await;
+    let b = user(s, "b").await;
+    let c = user(s, "c").await;
+    befriend(s, a, b).await;
+    let g = s
+        .create_group(a, "g", "", Visibility::Public, 0)
+        .await
+        .unwrap();
+    let out = s
+        .write_batch(&[
+            msg(30, a, Target::User(b), "to a friend", None),
+            msg(31, a, Target::User(c), "to a stranger", None),
+            msg(32, a, Target::Group(g), "as a member", None),
+            msg(33, c, Target::Group(g), "as an outsider", None),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], WriteOutcome::Msg(Stored::New { .. })),
+        "{out:?}"
+    );
+    assert_eq!(
+        out[1],
+        WriteOutcome::Msg(Stored::Refused(Refusal::NotFriend))
+    );
+    assert!(
+        matches!(out[2], WriteOutcome::Msg(Stored::New { .. })),
+        "{out:?}"
+    );
+    assert_eq!(
+        out[3],
+        WriteOutcome::Msg(Stored::Refused(Refusal::NotMember))
+    );
+    assert!(s.history_with(a, c, None, 10).await.unwrap().is_empty());
+    let gh: Vec<u64> = s
+        .history_group(g, 0, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(gh, vec![32]);
+    // A friendship ended before the commit refuses what was accepted
+    // before it.
+    assert!(s.remove_friend(a, b).await.unwrap());
+    let out = s
+        .write_batch(&[msg(34, b, Target::User(a), "too late", None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        WriteOutcome::Msg(Stored::Refused(Refusal::NotFriend))
+    );
+}
+
+conformance!(
+    verified_at_commit,
+    verified_at_commit_suite,
+    StoreOptions {
+        verify_at_commit: true,
+        ..StoreOptions::default()
+    }
+);

@@ -203,41 +203,32 @@ impl Bus for RedisBus {
         });
     }
 
-    async fn count(&self, key: &str, window: Duration) -> Result<(), BusError> {
+    async fn count(&self, key: &str, window: Duration) -> Result<(u64, Duration), BusError> {
         let key = self.keys.counter(key);
         let mut pipe = redis::pipe();
         pipe.incr(&key, 1)
-            .ignore()
             .cmd("PEXPIRE")
             .arg(&key)
             .arg(window.as_millis() as u64)
             .arg("NX")
-            .ignore();
+            .ignore()
+            .pttl(&key);
         let mut conn = self.cmd.clone();
-        self.noting_outage(pipe.query_async::<()>(&mut conn).await.map_err(Into::into))
-    }
-
-    async fn counts(&self, keys: &[String]) -> Result<Vec<(u64, Duration)>, BusError> {
-        let mut pipe = redis::pipe();
-        for k in keys {
-            let key = self.keys.counter(k);
-            pipe.get(&key).pttl(&key);
-        }
-        let mut conn = self.cmd.clone();
-        let raw: Vec<(Option<u64>, i64)> = self.noting_outage(
-            pipe.query_async::<Vec<(Option<u64>, i64)>>(&mut conn)
+        let (n, ttl): (u64, i64) = self.noting_outage(
+            pipe.query_async::<(u64, i64)>(&mut conn)
                 .await
                 .map_err(Into::into),
         )?;
-        Ok(raw
-            .into_iter()
-            .map(|(n, ttl)| {
-                (
-                    n.unwrap_or(0),
-                    Duration::from_millis(u64::try_from(ttl).unwrap_or(0)),
-                )
-            })
-            .collect())
+        Ok((n, Duration::from_millis(u64::try_from(ttl).unwrap_or(0))))
+    }
+
+    async fn uncount(&self, key: &str) -> Result<(), BusError> {
+        let mut conn = self.cmd.clone();
+        self.noting_outage(
+            conn.decr::<_, _, ()>(self.keys.counter(key), 1)
+                .await
+                .map_err(Into::into),
+        )
     }
 
     async fn reset(&self, key: &str) -> Result<(), BusError> {

@@ -13,7 +13,8 @@ use super::dialect::{on, sql_id};
 use super::rows::msg_from_row;
 use super::{Pools, SqlStore};
 use crate::store::{
-    BatchStore, NewMsg, Redeliver, Result, StoreError, Stored, Target, WriteOp, WriteOutcome,
+    BatchStore, NewMsg, Redeliver, Refusal, Result, StoreError, Stored, Target, WriteOp,
+    WriteOutcome,
 };
 
 #[async_trait]
@@ -62,6 +63,53 @@ impl BatchStore for SqlStore {
         };
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            if self.verify_at_commit {
+                // In a cluster, the rule the node checked from its cache
+                // may have changed on another node a moment ago: the
+                // database has the last word, in this transaction.
+                let mut friends = Vec::new();
+                let mut members = Vec::new();
+                for &i in &fresh {
+                    let m = msg(i);
+                    match m.target {
+                        Target::User(to) => friends.push((m.from, to)),
+                        Target::Group(g) => members.push((g, m.from)),
+                    }
+                }
+                let mut found = std::collections::HashSet::new();
+                let checks = [
+                    (false, &friends, &bulk::FRIEND_PAIRS),
+                    (true, &members, &bulk::MEMBER_PAIRS),
+                ];
+                for (group, pairs, table) in checks {
+                    for chunk in chunks_of(pairs, bulk::MAX_ACKS) {
+                        let mut query = sqlx::query(AssertSqlSafe(bulk::pick(table, chunk.len())));
+                        for &(x, y) in chunk {
+                            query = query.bind(sql_id(x)).bind(sql_id(y));
+                        }
+                        for row in query.fetch_all(&mut *tx).await? {
+                            let x: i64 = sqlx::Row::try_get(&row, 0)?;
+                            let y: i64 = sqlx::Row::try_get(&row, 1)?;
+                            found.insert((group, x as u64, y as u64));
+                        }
+                    }
+                }
+                fresh.retain(|&i| {
+                    let m = msg(i);
+                    let (ok, refusal) = match m.target {
+                        Target::User(to) => {
+                            (found.contains(&(false, m.from, to)), Refusal::NotFriend)
+                        }
+                        Target::Group(g) => {
+                            (found.contains(&(true, g, m.from)), Refusal::NotMember)
+                        }
+                    };
+                    if !ok {
+                        out[i] = Some(WriteOutcome::Msg(Stored::Refused(refusal)));
+                    }
+                    ok
+                });
+            }
             let mut inserted: Vec<usize> = Vec::with_capacity(fresh.len());
             for chunk in chunks(&fresh) {
                 let sql = q::insert_messages(chunk.len());
@@ -104,24 +152,17 @@ impl BatchStore for SqlStore {
                         .fetch_one(&mut *tx)
                         .await?;
                     let first = msg_from_row(&row)?;
-                    let (target, recipients) = match (first.to, first.group) {
-                        (_, Some(g)) => {
-                            let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
-                                .bind(sql_id(g))
-                                .fetch_all(&mut *tx)
-                                .await?;
-                            let ids = ids
-                                .into_iter()
-                                .map(|v| v as u64)
-                                .filter(|&u| u != first.from)
-                                .collect();
-                            (Target::Group(g), ids)
-                        }
-                        (to, None) => {
-                            let to = to.unwrap_or_default();
-                            (Target::User(to), vec![to])
-                        }
+                    let target = match (first.to, first.group) {
+                        (_, Some(g)) => Target::Group(g),
+                        (to, None) => Target::User(to.unwrap_or_default()),
                     };
+                    // Again to those who have not acked it: the others
+                    // have it for sure.
+                    let holders: Vec<i64> = sqlx::query_scalar(q::INBOX_HOLDERS)
+                        .bind(sql_id(first.id))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let recipients = holders.into_iter().map(|v| v as u64).collect();
                     out[i] = Some(WriteOutcome::Msg(Stored::Duplicate {
                         id: first.id,
                         ts: first.ts,

@@ -41,6 +41,24 @@ pub static INBOX: LazyLock<Vec<String>> = LazyLock::new(|| {
         "",
     )
 });
+/// Which of these (user, friend) pairs are friends.
+pub static FRIEND_PAIRS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    build(
+        "SELECT user_id, friend_id FROM friendships WHERE ",
+        "(user_id = ? AND friend_id = ?)",
+        " OR ",
+        "",
+    )
+});
+/// Which of these (group, user) pairs are memberships.
+pub static MEMBER_PAIRS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    build(
+        "SELECT group_id, user_id FROM group_members WHERE ",
+        "(group_id = ? AND user_id = ?)",
+        " OR ",
+        "",
+    )
+});
 /// Both dialects find each (user_id, msg_id) OR-term by primary key
 /// (SQLite does not for a row-value IN list).
 pub static ACKS: LazyLock<Vec<String>> = LazyLock::new(|| {

@@ -107,6 +107,16 @@ impl GroupStore for SqlStore {
             if row.visibility == Visibility::Private && !invited {
                 return Ok(Join::NoSuchGroup);
             }
+            // Never before the group's last message: one stored a moment
+            // ago (even in this very millisecond) is not the joiner's.
+            let last: Option<i64> = sqlx::query_scalar(q::LAST_GROUP_MSG)
+                .bind(g)
+                .fetch_one(&mut *tx)
+                .await?;
+            let since = match last {
+                Some(last) => sql_id(since).max(last + 1),
+                None => sql_id(since),
+            };
             exec!(
                 &mut *tx,
                 q::INSERT_MEMBER,
@@ -114,7 +124,7 @@ impl GroupStore for SqlStore {
                 u,
                 role_to(Role::Member),
                 now_ms as i64,
-                sql_id(since),
+                since,
             );
             tx.commit().await?;
             Ok(Join::Joined(row))

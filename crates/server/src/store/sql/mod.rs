@@ -82,6 +82,10 @@ pub struct SqlStore {
     wal_restart: Arc<AtomicBool>,
     /// What `--db` named, without credentials, for logs.
     description: String,
+    /// Whether a batch checks again, at commit, that each message's sender
+    /// may still write to its target (a shared database: other nodes change
+    /// relations; one node alone keeps its cache coherent itself).
+    verify_at_commit: bool,
 }
 
 impl SqlStore {
@@ -108,6 +112,7 @@ impl SqlStore {
             stop,
             wal_restart,
             description,
+            verify_at_commit: opts.verify_at_commit,
         })
     }
 

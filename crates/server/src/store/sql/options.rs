@@ -34,6 +34,11 @@ pub struct StoreOptions {
     pub pool_size: u32,
     /// How long a call waits for a connection before `unavailable`.
     pub acquire_timeout: Duration,
+    /// Whether each batch checks again, at commit, that every message's
+    /// sender may still write to its target. Needed when several nodes
+    /// share the database (another node may change a relation a moment
+    /// before); one node alone keeps its cache coherent itself.
+    pub verify_at_commit: bool,
 }
 
 impl Default for StoreOptions {
@@ -42,6 +47,7 @@ impl Default for StoreOptions {
             sqlite_sync: SqliteSync::Full,
             pool_size: 8,
             acquire_timeout: Duration::from_secs(5),
+            verify_at_commit: false,
         }
     }
 }

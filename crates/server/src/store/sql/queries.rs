@@ -61,6 +61,7 @@ pub mod common {
     pub const ROLE: &str = "SELECT role FROM group_members WHERE group_id = ? AND user_id = ?";
     pub const SET_ROLE: &str =
         "UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ?";
+    pub const LAST_GROUP_MSG: &str = "SELECT MAX(id) FROM messages WHERE group_id = ?";
     pub const MEMBER_SINCE: &str =
         "SELECT since_id FROM group_members WHERE group_id = ? AND user_id = ?";
     pub const MEMBERSHIPS_OF: &str = "SELECT group_id, role FROM group_members WHERE user_id = ?";
@@ -95,6 +96,8 @@ pub mod common {
     pub const INSERT_GROUP_INBOX: &str = "INSERT INTO inbox (user_id, msg_id) \
          SELECT user_id, ? FROM group_members WHERE group_id = ? AND user_id <> ?";
     pub const DELETE_INBOX_OF: &str = "DELETE FROM inbox WHERE user_id = ?";
+    /// Who has not acked a message yet.
+    pub const INBOX_HOLDERS: &str = "SELECT user_id FROM inbox WHERE msg_id = ?";
     pub const HISTORY_GROUP: &str = "SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE group_id = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?";
 
