@@ -493,3 +493,72 @@ async fn a_commit_whose_answer_is_lost_is_not_answered_unavailable() {
     }
     panic!("the link was never cut between a message's COMMIT and its answer");
 }
+
+/// Found by the soak (seed 14, 600 s): the database link of the
+/// recipient's node was down when that node recovered from a Redis outage;
+/// its replay of what its users missed stopped at the first store error
+/// ("inbox replay cut short"), live frames flowed again, and the missed
+/// messages came only at the next login, 90 s later in that run, after
+/// newer ones. Deterministic form: x on A sends 3 messages while Redis is
+/// down; node B (y's) loses its database link; Redis comes back and B
+/// recovers without its database; x sends a 4th (A's publication asks B
+/// to replay, and B tries, still without its database); the link comes
+/// back; x sends a 5th. y, on B all along and never logging in again,
+/// must get the 5 in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_cut_short_by_the_database_is_not_given_up() {
+    let Some(mysql) = services() else { return };
+    let (port, redis_url, mut redis) = private_redis().await;
+    let db = chat_testkit::fresh_mysql_db(&mysql).await.unwrap();
+    let link = FaultProxy::start(chat_testkit::url_addr(&db).unwrap())
+        .await
+        .unwrap();
+    let prefix = chat_testkit::unique_name("chat_t");
+    let a = TestServer::start_config(cluster_config(&db, &redis_url, &prefix))
+        .await
+        .unwrap();
+    let via = chat_testkit::url_via(&db, link.addr).unwrap();
+    let b = TestServer::start_config(cluster_config(&via, &redis_url, &prefix))
+        .await
+        .unwrap();
+    let (mut x, _) = fixture::user(&a, "x").await.unwrap();
+    let (mut y, idy) = fixture::user(&b, "y").await.unwrap();
+    befriend(&mut x, &mut y).await.unwrap();
+    let chat = |i: usize| json!({"op": "chat", "to": idy, "text": format!("m{i}"), "cid": format!("r{i}")});
+
+    redis.kill9();
+    // Both nodes see it before anything is sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let r = x.ok(chat(i)).await.unwrap();
+        sent.push(r["msg"]["id"].as_u64().unwrap());
+    }
+    link.cut();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _redis = chat_testkit::spawn_redis(port).await.unwrap();
+    // Both nodes notice Redis is back within a heartbeat or two (2 s
+    // each); B tries its replay without a database.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // A's next publication asks B to replay what A could not publish: B
+    // tries again, still without a database.
+    let r = x.ok(chat(3)).await.unwrap();
+    sent.push(r["msg"]["id"].as_u64().unwrap());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    link.restore();
+    let r = x.ok(chat(4)).await.unwrap();
+    sent.push(r["msg"]["id"].as_u64().unwrap());
+
+    let events = read_until(&mut y, &sent, Instant::now() + Duration::from_secs(20)).await;
+    let pos = positions(&sent, &events);
+    assert_eq!(
+        pos,
+        (0..sent.len()).collect::<Vec<_>>(),
+        "y saw x's messages (by position, duplicates dropped) as [{}]: the replay after the \
+         outage gave up on its store error and the missed ones wait for a login",
+        runs(&pos)
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    chat_testkit::drop_mysql_db(&db).await.unwrap();
+}
