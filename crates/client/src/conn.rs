@@ -39,9 +39,17 @@ use std::time::Duration;
 
 use chat_proto::reply::{LoggedIn, NewToken};
 use chat_proto::{Credential, ErrorCode, Event, LineDecoder, Request, validate};
+use tokio::io::{AsyncRead, AsyncWrite, WriteHalf};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::tls::Tls;
+
+/// A connection to the server: plain TCP, or TLS over it.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+type Boxed = Box<dyn Stream>;
+type OwnedWriteHalf = WriteHalf<Boxed>;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -160,16 +168,18 @@ impl Conn {
     pub async fn connect(
         host: &str,
         port: u16,
+        tls: Option<Tls>,
         keepalive: Duration,
         notices: mpsc::Sender<Notice>,
     ) -> io::Result<Conn> {
-        let stream = connect(host, port).await?;
+        let stream = connect(host, port, tls.as_ref()).await?;
         let (cmds, rx) = mpsc::channel(CMD_CAPACITY);
         let keepalive = keepalive.max(Duration::from_millis(10));
         let now = Instant::now();
         let task = Task {
             host: host.to_owned(),
             port,
+            tls,
             keepalive,
             heartbeat: heartbeat(keepalive),
             cmds: rx,
@@ -200,12 +210,18 @@ impl Conn {
     }
 }
 
-async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+async fn connect(host: &str, port: u16, tls: Option<&Tls>) -> io::Result<Boxed> {
+    let attempt = async {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok::<Boxed, io::Error>(match tls {
+            None => Box::new(stream),
+            Some(tls) => Box::new(tls.wrap(host, stream).await?),
+        })
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection attempt timed out"))??;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection attempt timed out"))?
 }
 
 /// How a connection ended.
@@ -219,6 +235,8 @@ enum End {
 struct Task {
     host: String,
     port: u16,
+    /// TLS to the server, when asked for.
+    tls: Option<Tls>,
     keepalive: Duration,
     /// The login's promise, from `keepalive` (see [`heartbeat`]).
     heartbeat: Option<u32>,
@@ -248,7 +266,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, stream: TcpStream) {
+    async fn run(mut self, stream: Boxed) {
         let mut stream = stream;
         let mut backoff = Backoff::new();
         let mut reconnected = false;
@@ -300,8 +318,8 @@ impl Task {
     /// Serves one connection until it drops. After a reconnect it first
     /// logs in again (or announces the reconnection when there is no
     /// session); the backoff starts over once that has worked.
-    async fn serve(&mut self, stream: TcpStream, reconnected: bool, backoff: &mut Backoff) -> End {
-        let (mut rd, mut wr) = stream.into_split();
+    async fn serve(&mut self, stream: Boxed, reconnected: bool, backoff: &mut Backoff) -> End {
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let mut dec = LineDecoder::new(MAX_FRAME, READ_CHUNK);
         self.last_heard = Instant::now();
         if reconnected {
@@ -461,10 +479,11 @@ impl Task {
 
     /// One connection attempt, taking requests meanwhile; `None` when the
     /// app is gone.
-    async fn attempt(&mut self) -> Option<io::Result<TcpStream>> {
+    async fn attempt(&mut self) -> Option<io::Result<Boxed>> {
         let host = self.host.clone();
         let port = self.port;
-        let attempt = connect(&host, port);
+        let tls = self.tls.clone();
+        let attempt = connect(&host, port, tls.as_ref());
         tokio::pin!(attempt);
         loop {
             tokio::select! {

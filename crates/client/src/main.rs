@@ -29,6 +29,7 @@ mod outcome;
 mod state;
 mod table;
 mod term;
+mod tls;
 mod view;
 mod wire;
 mod words;
@@ -131,6 +132,17 @@ struct Args {
     /// Show times in UTC instead of the local time zone.
     #[arg(long)]
     utc: bool,
+
+    /// Speak TLS to the server (a server started with --tls-cert). The
+    /// certificate must name HOST and be signed by an authority the
+    /// system trusts, or by --ca.
+    #[arg(long)]
+    tls: bool,
+
+    /// Trust only this certificate authority (PEM) for --tls: for a
+    /// private one. Implies --tls.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -175,7 +187,18 @@ fn main() -> ExitCode {
     };
     let code = rt.block_on(async move {
         let (notice_tx, notices) = mpsc::channel(256);
-        let conn = match Conn::connect(&args.host, args.port, keepalive, notice_tx).await {
+        let tls = if args.tls || args.ca.is_some() {
+            match tls::Tls::new(args.ca.as_deref()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::USAGE;
+                }
+            }
+        } else {
+            None
+        };
+        let conn = match Conn::connect(&args.host, args.port, tls, keepalive, notice_tx).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!(

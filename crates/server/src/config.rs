@@ -117,6 +117,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = 300)]
     pub idle_timeout: u64,
 
+    /// Seconds a TCP connection may be silent before the kernel probes the
+    /// peer (then every 10 s, 3 times): a peer whose machine sleeps or
+    /// vanished is dropped about this plus 30 s later, even when it never
+    /// promised a heartbeat. 0 turns the probes off.
+    #[arg(long, env = "CHAT_TCP_KEEPALIVE", default_value_t = 30)]
+    pub tcp_keepalive: u64,
+
     /// Seconds a frame may take from its first byte to its end; a client
     /// that trickles a frame slower than this is disconnected.
     #[arg(long, env = "CHAT_FRAME_TIMEOUT", default_value_t = 30)]

@@ -68,9 +68,27 @@ impl<R: AsyncRead + Unpin + Send> Input for LineInput<R> {
     }
 }
 
+/// Sets up an accepted socket: no Nagle delay, and keepalive probes so a
+/// peer that vanished (a sleeping laptop, a lost network) is noticed.
+fn tune(stream: &TcpStream, keepalive: u64) {
+    let _ = stream.set_nodelay(true);
+    if keepalive > 0 {
+        let probes = socket2::TcpKeepalive::new()
+            .with_time(std::time::Duration::from_secs(keepalive))
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_PROBES);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&probes);
+    }
+}
+
+/// Seconds between two keepalive probes, and how many go unanswered
+/// before the kernel drops the connection.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 3;
+
 /// Serves one plain TCP connection until it closes or `shutdown` fires.
 pub async fn serve(node: Node, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
-    let _ = stream.set_nodelay(true);
+    tune(&stream, node.config.tcp_keepalive);
     let (rd, wr) = stream.into_split();
     serve_halves(node, rd, wr, peer, shutdown).await
 }
@@ -84,7 +102,7 @@ pub async fn serve_tls(
     tls: &Tls,
     shutdown: CancellationToken,
 ) {
-    let _ = stream.set_nodelay(true);
+    tune(&stream, node.config.tcp_keepalive);
     let handshake = tls.acceptor().accept(stream);
     let stream = match tokio::time::timeout(node.config.frame_timeout(), handshake).await {
         Ok(Ok(s)) => s,

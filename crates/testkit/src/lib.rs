@@ -1,6 +1,10 @@
 //! Helpers for black-box tests: a real server on 127.0.0.1:0 with a fresh
-//! SQLite file, and a raw line client that speaks JSON values, so tests
-//! see exactly what a third-party client would.
+//! SQLite file, and a raw client that speaks JSON values over TCP, TLS or
+//! WebSocket, so tests see exactly what a third-party client would; the
+//! services and nginx of the cluster suites. Dev-only: never in a binary.
+//!
+//! Over 500 lines: the server, the client and the cluster helpers are the
+//! harness's three parts, each short; [`fixture`] holds the set-ups.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

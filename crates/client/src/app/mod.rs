@@ -52,6 +52,8 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// A command (or the login from the flags) failed.
     pub const FAILED: i32 = 1;
+    /// Bad arguments (clap's own), or a --ca file that cannot be used.
+    pub const USAGE: i32 = 2;
     /// The server could not be reached at start.
     pub const NO_SERVER: i32 = 3;
 }
