@@ -783,6 +783,10 @@ impl Verdict {
     }
 }
 
+/// Where a refused message turned up: delivered to (users), stored as
+/// (ids).
+type Found = (Vec<u64>, Vec<u64>);
+
 /// Per (sender, target): the acked ids in order of acceptance.
 type Streams = HashMap<(u64, To), Vec<u64>>;
 
@@ -1016,13 +1020,11 @@ impl Ledger {
             }
         }
         v.missing = self.missing();
-        for ((from, cid), to) in &refused_got {
-            let s = by_cid[&(*from, *cid)];
-            v.stored_after_failure.push(format!(
-                "cid {cid} of {from} ({}) was delivered to {to:?}",
-                s.outcomes()
-            ));
-        }
+        // Refused messages found anyway: where (delivered to, stored as).
+        let mut refused_found: BTreeMap<(u64, &str), Found> = refused_got
+            .into_iter()
+            .map(|(k, to)| (k, (to, Vec::new())))
+            .collect();
 
         // What was stored.
         if let Some(stored) = stored {
@@ -1037,10 +1039,13 @@ impl Ledger {
                 }
                 if let Some(s) = by_cid.get(&(*from, cid.as_str())) {
                     if s.refused() {
-                        v.stored_after_failure.push(format!(
-                            "cid {cid} of {from} ({}) is stored as {ids:?}",
-                            s.outcomes()
-                        ));
+                        let mut ids: Vec<u64> = ids.iter().copied().collect();
+                        ids.sort_unstable();
+                        refused_found
+                            .entry((*from, s.cid.as_str()))
+                            .or_default()
+                            .1
+                            .extend(ids);
                     } else if let Some(id) = s.acked()
                         && !ids.contains(&id)
                     {
@@ -1060,6 +1065,13 @@ impl Ledger {
                     ));
                 }
             }
+        }
+        for ((from, cid), (to, ids)) in refused_found {
+            let s = by_cid[&(from, cid)];
+            v.stored_after_failure.push(format!(
+                "cid {cid} of {from} ({}): stored as {ids:?}, delivered to {to:?}",
+                s.outcomes()
+            ));
         }
         v
     }
