@@ -118,12 +118,18 @@ struct Sim {
 }
 
 impl Sim {
-    /// Records what arrived: `msg` events go to the ledger.
+    /// Records what arrived on the current connection.
     fn record(&mut self, events: Vec<Value>) {
+        let port = self.conn.as_ref().map_or(0, |c| c.port);
+        self.record_from(port, events);
+    }
+
+    /// Records what arrived from the node on `port`: `msg` events go to
+    /// the ledger.
+    fn record_from(&mut self, port: u16, events: Vec<Value>) {
         if events.is_empty() {
             return;
         }
-        let port = self.conn.as_ref().map_or(0, |c| c.port);
         let at = self.shared.now_ms();
         let mut ledger = self.shared.ledger.lock().unwrap();
         for ev in events {
@@ -141,7 +147,7 @@ impl Sim {
         if let Some(mut c) = self.conn.take() {
             let mut evs = Vec::new();
             c.drain(&mut evs);
-            self.record(evs);
+            self.record_from(c.port, evs);
             self.shared.count(why);
         }
     }
