@@ -738,11 +738,15 @@ async fn chaos_soak() {
             .iter()
             .filter(|m| at_login.contains(&(m.0, m.1)))
             .count();
-        problems.push(format!(
-            "{} acked deliveries never arrived live: {late} came at a new login, {} not even then",
-            verdict.missing.len(),
-            verdict.missing.len() - late
-        ));
+        // First, so that it shows above the list of what is missing.
+        problems.insert(
+            0,
+            format!(
+                "{} acked deliveries never arrived live: {late} came at a new login, {} not even then",
+                verdict.missing.len(),
+                verdict.missing.len() - late
+            ),
+        );
     }
 
     // Presence: everyone connected sees every friend online; then half go
