@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use anyhow::Context;
+
 use chat_testkit::fixture::*;
 use chat_testkit::{Child, TestClient};
 use serde_json::json;
@@ -273,5 +275,57 @@ async fn metrics_are_complete_from_the_start_and_the_log_is_plain() -> anyhow::R
         "the start-up line shows values, not Rust options:\n{log}"
     );
     assert!(log.contains("web client: http://127.0.0.1:"), "{log}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_serves_a_renewed_certificate_and_keeps_sessions() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ca = chat_testkit::certificates(dir.path(), 1)?;
+    let port = chat_testkit::free_port()?;
+    let mut cmd = command(dir.path());
+    cmd.args(["127.0.0.1", &port.to_string()]).args([
+        "--tls-cert",
+        "cert.pem",
+        "--tls-key",
+        "key.pem",
+    ]);
+    let mut child = spawn(cmd, dir.path(), port).await?;
+    let trust = chat_testkit::tls_client(ca.as_bytes())?;
+    let mut a = TestClient::connect_tls(addr(port), trust.clone(), "localhost").await?;
+    a.signup("alice").await?;
+
+    // The certificate is renewed on disk (by another CA, even), then
+    // SIGHUP: new connections get the new one, the open session stays.
+    let ca2 = chat_testkit::certificates(dir.path(), 2)?;
+    let pid = child.0.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()?;
+    let trust2 = chat_testkit::tls_client(ca2.as_bytes())?;
+    let mut renewed = None;
+    for _ in 0..50 {
+        if let Ok(c) = TestClient::connect_tls(addr(port), trust2.clone(), "localhost").await {
+            renewed = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut b = renewed.context("the renewed certificate is never served")?;
+    b.ok(json!({"op": "ping"})).await?;
+    a.ok(json!({"op": "whoami"})).await?;
+    assert!(
+        TestClient::connect_tls(addr(port), trust, "localhost")
+            .await
+            .is_err(),
+        "the old certificate is no longer served"
+    );
+    let status = child.terminate()?;
+    assert!(status.success(), "{}", logs(dir.path()));
+    assert!(
+        logs(dir.path()).contains("TLS certificate reloaded"),
+        "{}",
+        logs(dir.path())
+    );
     Ok(())
 }

@@ -176,30 +176,10 @@ async fn websocket_and_tcp_users_on_different_nodes_chat() {
     chat_testkit::drop_mysql_db(&db).await.unwrap();
 }
 
-/// A CA and a server certificate for `localhost` it signed, as PEM files
-/// in `dir`; returns the CA's PEM.
-fn certificates(dir: &std::path::Path, serial: u64) -> anyhow::Result<String> {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SerialNumber};
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "chat test CA");
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let issuer = rcgen::Issuer::new(ca, &ca_key);
-    let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
-    params.serial_number = Some(SerialNumber::from(serial));
-    let cert = params.signed_by(&key, &issuer)?;
-    std::fs::write(dir.join("cert.pem"), cert.pem())?;
-    std::fs::write(dir.join("key.pem"), key.serialize_pem())?;
-    Ok(ca_cert.pem())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_on_both_listeners_and_a_renewed_certificate_keeps_sessions() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let ca = certificates(dir.path(), 1)?;
+    let ca = chat_testkit::certificates(dir.path(), 1)?;
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let server = TestServer::start_with(|c| {
         c.tls_cert = Some(cert.clone());
@@ -224,7 +204,7 @@ async fn tls_on_both_listeners_and_a_renewed_certificate_keeps_sessions() -> any
 
     // A renewed certificate (another CA even): new connections get it,
     // open sessions carry on.
-    let ca2 = certificates(dir.path(), 2)?;
+    let ca2 = chat_testkit::certificates(dir.path(), 2)?;
     server.reload_tls()?;
     let trust2 = chat_testkit::tls_client(ca2.as_bytes())?;
     let stream = chat_testkit::tls_stream(server.addr, trust2.clone(), "localhost").await?;

@@ -23,7 +23,7 @@ pub mod chaos;
 pub mod fixture;
 mod link;
 
-pub use link::{Closed, tls_client, tls_stream};
+pub use link::{Closed, certificates, tls_client, tls_stream};
 
 /// Settings for a test node on 127.0.0.1:0 with the given store: every
 /// default as `--help` shows it (no environment variable is read), argon2

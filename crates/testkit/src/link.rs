@@ -40,6 +40,27 @@ pub struct Closed {
     pub code: Option<u16>,
 }
 
+/// A new CA, and a certificate for `localhost` it signed (with this
+/// serial number), written as `cert.pem` and `key.pem` in `dir`; returns
+/// the CA's PEM.
+pub fn certificates(dir: &std::path::Path, serial: u64) -> anyhow::Result<String> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SerialNumber};
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "chat test CA");
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca, &ca_key);
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
+    params.serial_number = Some(SerialNumber::from(serial));
+    let cert = params.signed_by(&key, &issuer)?;
+    std::fs::write(dir.join("cert.pem"), cert.pem())?;
+    std::fs::write(dir.join("key.pem"), key.serialize_pem())?;
+    Ok(ca_cert.pem())
+}
+
 /// A client TLS configuration trusting only `ca` (PEM).
 pub fn tls_client(ca_pem: &[u8]) -> anyhow::Result<Arc<ClientConfig>> {
     use rustls_pki_types::CertificateDer;
