@@ -153,6 +153,14 @@ impl Hub {
             .collect()
     }
 
+    /// Closes every session of `user` here (they will log in again).
+    pub fn close_sessions(&self, user: u64) {
+        let map = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
+        for s in map.get(&user).into_iter().flatten() {
+            s.outbox.close();
+        }
+    }
+
     /// The outboxes of every session (for shutdown).
     pub fn all_sessions(&self) -> Vec<SessionRef> {
         let mut out = Vec::new();

@@ -82,10 +82,19 @@ impl Router {
             bytes: Bytes::from(Event::Msg { msg: msg.to_wire() }.to_line()),
             msg_id: Some(msg.id),
         };
-        self.hub.deliver(recipients, &frame, None);
-        self.hub.deliver(&[msg.from], &frame, Some(origin_sid));
+        self.deliver_here(recipients, &frame, None);
+        self.deliver_here(&[msg.from], &frame, Some(origin_sid));
         self.bus.publish(recipients, &frame);
         self.bus.publish(&[msg.from], &frame);
+    }
+
+    /// Queues a frame on this node's sessions of `users` but `except`,
+    /// behind whatever the bus holds during an outage (so it does not
+    /// overtake older messages the replay will bring).
+    fn deliver_here(&self, users: &[u64], frame: &OutFrame, except: Option<u64>) {
+        if !self.bus.hold_local(users, frame, except) {
+            self.hub.deliver(users, frame, except);
+        }
     }
 
     /// An event to every session of each user.
@@ -97,7 +106,7 @@ impl Router {
             bytes: Bytes::from(event.to_line()),
             msg_id: None,
         };
-        self.hub.deliver(users, &frame, None);
+        self.deliver_here(users, &frame, None);
         self.bus.publish(users, &frame);
     }
 
@@ -108,7 +117,7 @@ impl Router {
             bytes: Bytes::from(event.to_line()),
             msg_id: None,
         };
-        self.hub.deliver(users, &frame, Some(except));
+        self.deliver_here(users, &frame, Some(except));
         self.bus.publish(users, &frame);
     }
 

@@ -19,6 +19,12 @@ use crate::store::{BatchStore, NewMsg, StoreError, Stored, Target, WriteOp, Writ
 
 /// How often a batch that lost a deadlock is run again.
 const CONFLICT_RETRIES: usize = 5;
+/// How often a batch whose commit answer was lost is resolved and run
+/// again, at most.
+const COMMIT_UNKNOWN_RETRIES: usize = 10;
+/// How long the writer asks a database that does not answer whether a
+/// batch was committed.
+const RESOLVE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A message to store, before it has an id.
 #[derive(Debug)]
@@ -156,6 +162,67 @@ async fn finish_batches(router: Router, mut rx: mpsc::UnboundedReceiver<Finished
     }
 }
 
+/// Runs a batch: again (the ops keep their ids) after it lost a deadlock
+/// to another node's writer; after a commit whose answer was lost, asks
+/// the database whether it happened before answering anyone, so that no
+/// stored message is ever answered `unavailable`.
+async fn run_batch(
+    store: &dyn BatchStore,
+    ops: &[WriteOp],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut conflicts = 0;
+    let mut unknowns = 0;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match store.write_batch(ops).await {
+            Err(StoreError::Conflict(_)) if conflicts < CONFLICT_RETRIES => {
+                crate::metrics::store_conflict();
+                conflicts += 1;
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(StoreError::CommitUnknown(detail)) if unknowns < COMMIT_UNKNOWN_RETRIES => {
+                unknowns += 1;
+                tracing::warn!(error = %detail, "a commit's answer was lost; asking the database");
+                match resolve(store, ops).await {
+                    Ok(Some(outcomes)) => return Ok(outcomes),
+                    // Not in the database: running it again is safe.
+                    Ok(None) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Asks the database, while it does not answer (for at most
+/// [`RESOLVE_PATIENCE`]), whether a batch whose commit answer was lost
+/// is stored.
+async fn resolve(
+    store: &dyn BatchStore,
+    ops: &[WriteOp],
+) -> Result<Option<Vec<WriteOutcome>>, StoreError> {
+    let deadline = Instant::now() + RESOLVE_PATIENCE;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match store.resolve(ops).await {
+            Ok(found) => return Ok(found),
+            Err(e) if Instant::now() + pause > deadline => {
+                tracing::error!(
+                    error = %e,
+                    "the database stayed away: a batch's fate is unknown, answered unavailable"
+                );
+                return Err(e);
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 /// Commits one batch. On a batch failure that is not an outage, each op is
 /// retried alone so one bad row cannot fail its neighbours.
 async fn commit(store: &dyn BatchStore, ids: &IdGen, jobs: impl Iterator<Item = Job>) -> Finished {
@@ -180,19 +247,7 @@ async fn commit(store: &dyn BatchStore, ids: &IdGen, jobs: impl Iterator<Item = 
         })
         .unzip();
     let started = Instant::now();
-    let mut result = store.write_batch(&ops).await;
-    // A deadlock with another node's writer rolled the batch back: run it
-    // again (the ops keep their ids) before giving up.
-    let mut pause = Duration::from_millis(1);
-    for _ in 0..CONFLICT_RETRIES {
-        if !matches!(result, Err(StoreError::Conflict(_))) {
-            break;
-        }
-        crate::metrics::store_conflict();
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-        result = store.write_batch(&ops).await;
-    }
+    let result = run_batch(store, &ops).await;
     crate::metrics::store_write(started.elapsed(), ops.len());
     match result {
         Ok(outcomes) => waiters
@@ -290,6 +345,9 @@ mod tests {
         faults: Mutex<Vec<StoreError>>,
         /// The size of every batch that reached the database.
         seen: Mutex<Vec<usize>>,
+        /// A `CommitUnknown` fault commits first (the answer is what is
+        /// lost), instead of failing before the database.
+        commit_then_lose: bool,
     }
 
     #[async_trait]
@@ -299,11 +357,23 @@ mod tests {
                 let mut f = self.faults.lock().unwrap();
                 (!f.is_empty()).then(|| f.remove(0))
             };
-            if let Some(e) = fault {
-                return Err(e);
+            match fault {
+                // The commit happened, and its answer was lost.
+                Some(StoreError::CommitUnknown(e)) if self.commit_then_lose => {
+                    self.seen.lock().unwrap().push(ops.len());
+                    self.store.write_batch(ops).await?;
+                    Err(StoreError::CommitUnknown(e))
+                }
+                Some(e) => Err(e),
+                None => {
+                    self.seen.lock().unwrap().push(ops.len());
+                    self.store.write_batch(ops).await
+                }
             }
-            self.seen.lock().unwrap().push(ops.len());
-            self.store.write_batch(ops).await
+        }
+
+        async fn resolve(&self, ops: &[WriteOp]) -> Result<Option<Vec<WriteOutcome>>> {
+            self.store.resolve(ops).await
         }
     }
 
@@ -315,6 +385,10 @@ mod tests {
     }
 
     async fn rig(faults: Vec<StoreError>) -> Rig {
+        rig_with(faults, false).await
+    }
+
+    async fn rig_with(faults: Vec<StoreError>, commit_then_lose: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let opts = StoreOptions {
@@ -329,6 +403,7 @@ mod tests {
             store,
             faults: Mutex::new(faults),
             seen: Mutex::new(Vec::new()),
+            commit_then_lose,
         });
         let hub = Arc::new(Hub::new());
         let router = Router::new(
@@ -410,5 +485,40 @@ mod tests {
         }
         // The batch of three failed; each op then went alone.
         assert_eq!(*r.store.seen.lock().unwrap(), vec![1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_answer_was_lost_is_answered_from_the_database() {
+        // Committed, answer lost: the message is there once, and `ok`.
+        let r = rig_with(vec![StoreError::CommitUnknown("reset".into())], true).await;
+        let (a, b) = r.users;
+        let done = r.writer.send(draft(a, b, "hi")).await.unwrap();
+        assert!(matches!(done.await.unwrap(), Ok(Done::Msg { .. })));
+        assert_eq!(
+            *r.store.seen.lock().unwrap(),
+            vec![1],
+            "run once, not twice"
+        );
+        let stored = r
+            .store
+            .store
+            .inbox_page(b, 0, crate::ids::MAX_ID, 10)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1);
+
+        // Lost before the commit: run again, stored once, `ok`.
+        let r = rig_with(vec![StoreError::CommitUnknown("reset".into())], false).await;
+        let (a, b) = r.users;
+        let done = r.writer.send(draft(a, b, "hi")).await.unwrap();
+        assert!(matches!(done.await.unwrap(), Ok(Done::Msg { .. })));
+        assert_eq!(*r.store.seen.lock().unwrap(), vec![1]);
+        let stored = r
+            .store
+            .store
+            .inbox_page(b, 0, crate::ids::MAX_ID, 10)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1);
     }
 }

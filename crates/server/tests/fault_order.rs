@@ -447,11 +447,17 @@ async fn a_commit_whose_answer_is_lost_is_not_answered_unavailable() {
     for attempt in 0..5 {
         let cid = format!("amb{attempt}");
         link.cut_after(b"COMMIT");
-        let reply = x
-            .request(json!({"op": "chat", "to": idy, "text": "maybe", "cid": cid}))
-            .await
-            .unwrap();
+        // The server may hold its answer until it can ask the database
+        // whether the commit happened: the link comes back meanwhile.
+        x.send(
+            &json!({"op": "chat", "id": 1000 + attempt, "to": idy, "text": "maybe", "cid": cid}),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
         link.restore();
+        let reply = x.recv_reply().await.unwrap();
+        assert_eq!(reply["re"], json!(1000 + attempt), "{reply}");
         // Once the database answers again: was it stored?
         let deadline = Instant::now() + Duration::from_secs(20);
         let stored = loop {

@@ -49,6 +49,10 @@ impl Bus for LocalBus {
 
     fn end_sessions(&self, _user: u64, _frame: &Bytes) {}
 
+    fn hold_local(&self, _users: &[u64], _frame: &OutFrame, _except: Option<u64>) -> bool {
+        false
+    }
+
     fn resume(&self, _replayed: &std::collections::HashMap<u64, std::collections::HashSet<u64>>) {}
 
     async fn count(&self, key: &str, window: Duration) -> Result<(u64, Duration), BusError> {

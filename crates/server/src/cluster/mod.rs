@@ -88,6 +88,11 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     /// the user any more (the user went offline).
     async fn user_left(&self, user: u64) -> Result<bool, BusError>;
 
+    /// While frames from other nodes are held (an outage until its
+    /// replay), holds this node's own frames behind them too, so nothing
+    /// newer overtakes what the replay will bring; true when held.
+    fn hold_local(&self, users: &[u64], frame: &OutFrame, except: Option<u64>) -> bool;
+
     /// After the replay that follows an outage: lets through the frames
     /// that arrived meanwhile, but the messages `replayed` (user -> ids)
     /// carried already.

@@ -109,7 +109,9 @@ pub enum Outcome {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
         match e {
-            StoreError::Unavailable(detail) | StoreError::Conflict(detail) => {
+            StoreError::Unavailable(detail)
+            | StoreError::Conflict(detail)
+            | StoreError::CommitUnknown(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 Failure::new(
                     ErrorCode::Unavailable,

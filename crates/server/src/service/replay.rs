@@ -16,12 +16,14 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chat_proto::{Event, Msg};
 
 use crate::node::Node;
 use crate::outbox::{OutFrame, Outbox};
+use crate::store::StoreError;
 
 /// Messages read from the store at a time.
 const PAGE: u32 = 256;
@@ -36,19 +38,49 @@ pub trait Sink: Send {
     fn page_done(&mut self) -> impl Future<Output = bool> + Send;
 }
 
+/// How long a replay keeps asking a database that fails before it gives
+/// up (and the sessions it was for are ended, to log in again).
+const REPLAY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// A page of the inbox, asked again while the database fails, for at most
+/// [`REPLAY_PATIENCE`].
+async fn page(node: &Node, user: u64, after: u64, upto: u64) -> Result<Vec<Msg>, StoreError> {
+    let deadline = tokio::time::Instant::now() + REPLAY_PATIENCE;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match node.store.inbox_page(user, after, upto, PAGE).await {
+            Ok(p) => return Ok(p),
+            Err(e) if tokio::time::Instant::now() + pause > deadline => return Err(e),
+            Err(e) => {
+                tracing::warn!(user, error = %e, "inbox replay waits for the database");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 /// Replays `user`'s unacked messages with `after < id <= upto` into
-/// `sink`. Returns how many were pushed. A store error ends the walk
-/// early: what was not replayed stays in the inbox for the next login.
-pub async fn run(node: &Node, user: u64, after: u64, upto: u64, sink: &mut impl Sink) -> usize {
+/// `sink`. Returns how many were pushed, or the error that stopped it:
+/// then the caller must not let newer events through as if the replay
+/// were complete (it ends the sessions instead, which log in again and
+/// get the rest in order).
+pub async fn run(
+    node: &Node,
+    user: u64,
+    after: u64,
+    upto: u64,
+    sink: &mut impl Sink,
+) -> Result<usize, StoreError> {
     let mut after = after;
     let mut n = 0;
     while after < upto {
-        let page = match node.store.inbox_page(user, after, upto, PAGE).await {
+        let page = match page(node, user, after, upto).await {
             Ok(p) if p.is_empty() => break,
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(user, error = %e, "inbox replay cut short");
-                break;
+                tracing::warn!(user, error = %e, "inbox replay failed; ending the user's sessions here");
+                return Err(e);
             }
         };
         after = page.last().map_or(upto, |m| m.id);
@@ -60,7 +92,7 @@ pub async fn run(node: &Node, user: u64, after: u64, upto: u64, sink: &mut impl 
             break;
         }
     }
-    n
+    Ok(n)
 }
 
 fn msg_frame(msg: Msg) -> OutFrame {
@@ -124,7 +156,11 @@ async fn to_outboxes(
         idle: node.config.idle_timeout(),
         user,
     };
-    run(node, user, after, upto, &mut sink).await;
+    if run(node, user, after, upto, &mut sink).await.is_err() {
+        for outbox in outboxes {
+            outbox.close();
+        }
+    }
     sink.sent
 }
 
@@ -191,7 +227,12 @@ pub async fn after_outage(node: &Node, floor: u64) {
             user,
             sent: HashSet::new(),
         };
-        pushed += run(node, user, floor, crate::ids::MAX_ID, &mut sink).await;
+        match run(node, user, floor, crate::ids::MAX_ID, &mut sink).await {
+            Ok(n) => pushed += n,
+            // Held frames must not overtake what could not be replayed:
+            // the user's sessions here end and log in again.
+            Err(_) => node.router.hub().close_sessions(user),
+        }
         replayed.insert(user, sink.sent);
     }
     node.router.bus().resume(&replayed);

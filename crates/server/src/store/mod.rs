@@ -27,10 +27,26 @@ pub enum StoreError {
     /// back: nothing was changed and it can be retried at once.
     #[error("database conflict: {0}")]
     Conflict(String),
+    /// The database was told to commit, and its answer was lost (the
+    /// connection broke): the transaction may or may not have happened.
+    /// Only [`BatchStore::resolve`] can tell.
+    #[error("commit outcome unknown: {0}")]
+    CommitUnknown(String),
     /// Anything else: a bug, a schema problem, a constraint we did not
     /// expect.
     #[error("database error: {0}")]
     Internal(String),
+}
+
+impl StoreError {
+    /// The error of a COMMIT: a broken connection leaves its outcome
+    /// unknown; any other error means it did not happen.
+    pub fn at_commit(e: sqlx::Error) -> StoreError {
+        match StoreError::from(e) {
+            StoreError::Unavailable(detail) => StoreError::CommitUnknown(detail),
+            other => other,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -223,8 +239,14 @@ pub trait MessageStore: Send + Sync {
 #[async_trait]
 pub trait BatchStore: Send + Sync {
     /// Applies a batch in one transaction; on success every op has an
-    /// outcome, in order.
+    /// outcome, in order. [`StoreError::CommitUnknown`] when the commit's
+    /// answer was lost.
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
+
+    /// After [`StoreError::CommitUnknown`]: whether the batch is in the
+    /// database. `Some` with the outcomes read back when it is; `None` when
+    /// it is not (running it again is then safe).
+    async fn resolve(&self, ops: &[WriteOp]) -> Result<Option<Vec<WriteOutcome>>>;
 }
 
 /// Node slots (see ids.rs).

@@ -31,6 +31,8 @@ const HELD_MAX: usize = 200_000;
 /// What arrived for a user while the inbound side was held.
 pub(super) enum HeldItem {
     Frame(u64, OutFrame),
+    /// A frame this node made, for these users' sessions but `except`.
+    Local(Vec<u64>, OutFrame, Option<u64>),
     /// A replay request for one user (`Some`) or everyone.
     Replay(Option<u64>, u64),
 }
@@ -110,6 +112,9 @@ impl RedisBus {
             HeldItem::Frame(user, frame) => {
                 self.hub.deliver(&[user], &frame, None);
             }
+            HeldItem::Local(users, frame, except) => {
+                self.hub.deliver(&users, &frame, except);
+            }
             HeldItem::Replay(user, since) => {
                 let held = match user {
                     Some(u) => vec![(u, self.hub.hold(u))],
@@ -126,17 +131,46 @@ impl RedisBus {
         held.get_or_insert_with(Vec::new);
     }
 
+    /// Holds a frame of this node's behind the held ones; false when
+    /// nothing is held (deliver it now).
+    pub(super) fn hold_if_held(
+        &self,
+        users: &[u64],
+        frame: &OutFrame,
+        except: Option<u64>,
+    ) -> bool {
+        let mut held = self.inbound_held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_mut() {
+            Some(items) if items.len() < HELD_MAX => {
+                items.push(HeldItem::Local(users.to_vec(), frame.clone(), except));
+                true
+            }
+            // Past the bound the frame goes now: its message is stored
+            // and the replay covers the user.
+            Some(_) | None => false,
+        }
+    }
+
     /// Lets the held frames through, but the messages `replayed` carried.
     pub(super) fn resume_inbound(&self, replayed: &HashMap<u64, HashSet<u64>>) {
+        let was_replayed = |user: &u64, frame: &OutFrame| {
+            frame
+                .msg_id
+                .is_some_and(|id| replayed.get(user).is_some_and(|ids| ids.contains(&id)))
+        };
         let mut held = self.inbound_held.lock().unwrap_or_else(|e| e.into_inner());
         for item in held.take().unwrap_or_default() {
-            if let HeldItem::Frame(user, frame) = &item
-                && let Some(id) = frame.msg_id
-                && replayed.get(user).is_some_and(|ids| ids.contains(&id))
-            {
-                continue;
+            match item {
+                HeldItem::Frame(user, frame) if was_replayed(&user, &frame) => {}
+                HeldItem::Local(users, frame, except) => {
+                    let users: Vec<u64> = users
+                        .into_iter()
+                        .filter(|u| !was_replayed(u, &frame))
+                        .collect();
+                    self.act(HeldItem::Local(users, frame, except));
+                }
+                item => self.act(item),
             }
-            self.act(item);
         }
     }
 }

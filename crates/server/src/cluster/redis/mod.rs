@@ -196,6 +196,10 @@ impl Bus for RedisBus {
         self.resume_inbound(replayed);
     }
 
+    fn hold_local(&self, users: &[u64], frame: &OutFrame, except: Option<u64>) -> bool {
+        self.hold_if_held(users, frame, except)
+    }
+
     fn end_sessions(&self, user: u64, frame: &Bytes) {
         self.enqueue(Publication {
             user: Some(user),

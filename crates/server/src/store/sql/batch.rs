@@ -241,7 +241,7 @@ impl BatchStore for SqlStore {
                 }
                 query.execute(&mut *tx).await?;
             }
-            tx.commit().await?;
+            tx.commit().await.map_err(StoreError::at_commit)?;
             Ok::<(), StoreError>(())
         })?;
         // A retry inside the batch answers like its first: the original if
@@ -263,5 +263,84 @@ impl BatchStore for SqlStore {
         out.into_iter()
             .map(|o| o.ok_or_else(|| StoreError::Internal("a batch op got no outcome".into())))
             .collect()
+    }
+
+    async fn resolve(&self, ops: &[WriteOp]) -> Result<Option<Vec<WriteOutcome>>> {
+        let msgs: Vec<&NewMsg> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Msg(m) => Some(m),
+                WriteOp::Ack { .. } => None,
+            })
+            .collect();
+        on!(self, write, |p, q| {
+            // The batch is one transaction: if any of its new messages is
+            // stored, all of it is. (A batch whose messages were all
+            // retries or refusals changed nothing that running it again
+            // would change differently.)
+            let mut stored = false;
+            for m in &msgs {
+                if sqlx::query(q::MSG_EXISTS)
+                    .bind(sql_id(m.id))
+                    .fetch_optional(p)
+                    .await?
+                    .is_some()
+                {
+                    stored = true;
+                    break;
+                }
+            }
+            if !stored {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                let WriteOp::Msg(m) = op else {
+                    out.push(WriteOutcome::Acked);
+                    continue;
+                };
+                let ours = sqlx::query(q::MSG_EXISTS)
+                    .bind(sql_id(m.id))
+                    .fetch_optional(p)
+                    .await?
+                    .is_some();
+                if ours {
+                    let holders: Vec<i64> = sqlx::query_scalar(q::INBOX_HOLDERS)
+                        .bind(sql_id(m.id))
+                        .fetch_all(p)
+                        .await?;
+                    out.push(WriteOutcome::Msg(Stored::New {
+                        recipients: holders.into_iter().map(|v| v as u64).collect(),
+                    }));
+                    continue;
+                }
+                let first = match m.cid.as_deref() {
+                    Some(cid) => {
+                        sqlx::query(q::MSG_BY_CID)
+                            .bind(sql_id(m.from))
+                            .bind(cid)
+                            .fetch_optional(p)
+                            .await?
+                    }
+                    None => None,
+                };
+                out.push(WriteOutcome::Msg(match first {
+                    Some(row) => {
+                        let first = msg_from_row(&row)?;
+                        Stored::Duplicate {
+                            id: first.id,
+                            ts: first.ts,
+                            again: None,
+                        }
+                    }
+                    // Neither stored nor a retry: refused at commit.
+                    None => Stored::Refused(match m.target {
+                        Target::User(_) => Refusal::NotFriend,
+                        Target::Group(_) => Refusal::NotMember,
+                    }),
+                }));
+            }
+            Ok(Some(out))
+        })
     }
 }
