@@ -23,8 +23,11 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 pub const ALIVE_TTL: Duration = Duration::from_secs(8);
 
 impl RedisBus {
-    /// Refreshes liveness and the node list.
-    pub(super) async fn beat(&self) -> Result<(), BusError> {
+    /// Refreshes liveness and the node list. Returns true when this node
+    /// was missing from the list: another node took it for dead (it was
+    /// paused, or cut off, for longer than [`ALIVE_TTL`]) and removed its
+    /// users from presence, so it must register them again.
+    pub(super) async fn beat(&self) -> Result<bool, BusError> {
         let mut conn = self.cmd.clone();
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
@@ -33,10 +36,9 @@ impl RedisBus {
             .arg("PX")
             .arg(ALIVE_TTL.as_millis() as u64)
             .ignore()
-            .sadd(self.keys.nodes(), self.node)
-            .ignore();
-        pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
+            .sadd(self.keys.nodes(), self.node);
+        let (added,): (i64,) = pipe.query_async(&mut conn).await?;
+        Ok(added == 1)
     }
 
     /// Every HEARTBEAT: refresh liveness, recover after an outage, reap
@@ -49,9 +51,15 @@ impl RedisBus {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if let Err(e) = self.beat().await {
-                self.outage_began(&e.to_string());
-                continue;
+            match self.beat().await {
+                Err(e) => {
+                    self.outage_began(&e.to_string());
+                    continue;
+                }
+                Ok(true) if !self.hub.users().is_empty() => {
+                    self.outage_began("this node was taken for dead")
+                }
+                Ok(_) => {}
             }
             if self.degraded.load(Ordering::Acquire)
                 && let Err(e) = self.recover().await
