@@ -61,6 +61,7 @@ impl RedisBus {
                 }
                 Ok(_) => {}
             }
+            self.last_beat.store(now_ms(), Ordering::Release);
             if self.degraded.load(Ordering::Acquire)
                 && let Err(e) = self.recover().await
             {

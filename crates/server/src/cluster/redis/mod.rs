@@ -60,6 +60,9 @@ pub struct RedisBus {
     cache: Arc<RelCache>,
     /// When the current outage began (Unix ms), 0 when Redis is fine.
     outage_since: AtomicU64,
+    /// When Redis last confirmed this node alive (ms): an outage noticed
+    /// late (after a pause) began no later than this.
+    last_beat: AtomicU64,
     /// Set while the heartbeat has not yet confirmed a recovery.
     degraded: AtomicBool,
     /// Frames from other nodes held from an outage until its replay is
@@ -143,6 +146,7 @@ impl RedisBus {
             hub,
             cache,
             outage_since: AtomicU64::new(0),
+            last_beat: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
             inbound_held: std::sync::Mutex::new(None),
             scripts: Scripts::new(),

@@ -8,16 +8,22 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use redis::AsyncCommands;
 
 use super::RedisBus;
-use super::heartbeat::HEARTBEAT;
+use super::heartbeat::{ALIVE_TTL, HEARTBEAT};
 use crate::cluster::{BusError, ClusterEvent};
 use crate::ids::now_ms;
 
-/// Margin before an outage's start from which messages are pushed again.
-const OUTAGE_MARGIN_MS: u64 = 5_000;
+/// Margin before an outage's start from which messages are pushed again:
+/// at least as far back as another node's replay after taking this one
+/// for dead reaches (see `replay_after_death`), so whichever of the two
+/// replays runs first, the other brings nothing older after it.
+const OUTAGE_MARGIN: Duration = Duration::from_millis(
+    (ALIVE_TTL.as_millis() + 2 * HEARTBEAT.as_millis()) as u64 + 5_000,
+);
 
 impl RedisBus {
     /// A failed call may mean Redis lost our state: recover once it answers.
@@ -29,9 +35,13 @@ impl RedisBus {
     }
 
     pub(super) fn outage_began(&self, why: &str) {
+        // Noticed now, but it may have begun at the last good heartbeat
+        // (a paused node notices only when it runs again).
+        let last = self.last_beat.load(Ordering::Acquire);
+        let began = if last == 0 { now_ms() } else { last.min(now_ms()) };
         if self
             .outage_since
-            .compare_exchange(0, now_ms(), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(0, began, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
             tracing::warn!(
@@ -93,7 +103,7 @@ impl RedisBus {
         self.cache.clear();
         let since = self.outage_since.swap(0, Ordering::AcqRel);
         self.degraded.store(false, Ordering::Release);
-        let since = since.saturating_sub(OUTAGE_MARGIN_MS);
+        let since = since.saturating_sub(OUTAGE_MARGIN.as_millis() as u64);
         tracing::info!(users = users.len(), "redis is back; sessions re-registered");
         let _ = self
             .events
