@@ -21,9 +21,8 @@ use crate::ids::now_ms;
 /// at least as far back as another node's replay after taking this one
 /// for dead reaches (see `replay_after_death`), so whichever of the two
 /// replays runs first, the other brings nothing older after it.
-const OUTAGE_MARGIN: Duration = Duration::from_millis(
-    (ALIVE_TTL.as_millis() + 2 * HEARTBEAT.as_millis()) as u64 + 5_000,
-);
+const OUTAGE_MARGIN: Duration =
+    Duration::from_millis((ALIVE_TTL.as_millis() + 2 * HEARTBEAT.as_millis()) as u64 + 5_000);
 
 impl RedisBus {
     /// A failed call may mean Redis lost our state: recover once it answers.
@@ -38,7 +37,11 @@ impl RedisBus {
         // Noticed now, but it may have begun at the last good heartbeat
         // (a paused node notices only when it runs again).
         let last = self.last_beat.load(Ordering::Acquire);
-        let began = if last == 0 { now_ms() } else { last.min(now_ms()) };
+        let began = if last == 0 {
+            now_ms()
+        } else {
+            last.min(now_ms())
+        };
         if self
             .outage_since
             .compare_exchange(0, began, Ordering::AcqRel, Ordering::Acquire)
