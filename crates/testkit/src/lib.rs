@@ -17,6 +17,7 @@ use chatserver::{Config, Server};
 
 pub mod fixture;
 mod link;
+pub mod redis_cluster;
 
 pub use link::{Closed, tls_client, tls_stream};
 
