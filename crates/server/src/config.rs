@@ -129,6 +129,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_FRAME_TIMEOUT", default_value_t = 30)]
     pub frame_timeout: u64,
 
+    /// Logins processed at once (credential check to reply); more get
+    /// `unavailable` with `retry_after`, so a reconnect storm queues at the
+    /// clients, not in the server.
+    #[arg(long, env = "CHAT_MAX_LOGINS_IN_FLIGHT", default_value_t = 512)]
+    pub max_logins_in_flight: usize,
+
     /// Failed logins allowed on one connection before it is closed.
     #[arg(long, env = "CHAT_MAX_FAILED_LOGINS", default_value_t = 5)]
     pub max_failed_logins: u32,
