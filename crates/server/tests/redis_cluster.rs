@@ -32,6 +32,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(n, |_| {}).await
+    }
+
+    async fn start_with(n: usize, tweak: impl Fn(&mut chatserver::Config)) -> Option<Cluster> {
         if let Ok(filter) = std::env::var("CHAT_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -52,15 +56,12 @@ impl Cluster {
             prefix,
         };
         for _ in 0..n {
-            c.add_node().await;
+            let mut config = node_config(&c.db, &c.redis.seeds(), &c.prefix);
+            tweak(&mut config);
+            c.nodes
+                .push(TestServer::start_config(config).await.unwrap());
         }
         Some(c)
-    }
-
-    async fn add_node(&mut self) {
-        let config = node_config(&self.db, &self.redis.seeds(), &self.prefix);
-        self.nodes
-            .push(TestServer::start_config(config).await.unwrap());
     }
 
     async fn user(&self, node: usize, name: &str) -> anyhow::Result<(TestClient, u64)> {
@@ -455,9 +456,13 @@ async fn spawn_node(dir: &Path, port: u16, db: &str, seeds: &str, prefix: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_chat_node_goes_offline_within_15_s() -> anyhow::Result<()> {
-    let Some(cl) = Cluster::start(1).await else {
+    let Some(cl) = Cluster::start_with(1, |c| c.http = Some("127.0.0.1:0".into())).await else {
         return Ok(());
     };
+    let http = cl.nodes[0].http.unwrap();
+    let (status, body) = chat_testkit::http_get(http, "/healthz").await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"bus\":\"ok\""), "{body}");
     let dir = tempfile::tempdir()?;
     let port = chat_testkit::free_port()?;
     let mut victim = spawn_node(dir.path(), port, &cl.db, &cl.redis.seeds(), &cl.prefix).await;

@@ -55,6 +55,9 @@ fn seed_url(seed: &str) -> String {
     }
 }
 
+/// How long connecting to a cluster may take.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
 fn manager_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -112,10 +115,21 @@ impl Conn {
                 // them again after a reconnection; what it forgets (after a
                 // slot migration or a failover) the bus takes again itself.
                 let sub = cluster_builder(seeds).push_sender(pushes).build()?;
-                Ok((
-                    Conn::Cluster(cmd.get_async_connection().await?),
-                    Conn::Cluster(sub.get_async_connection().await?),
-                ))
+                let both = async {
+                    Ok::<_, RedisError>((
+                        Conn::Cluster(cmd.get_async_connection().await?),
+                        Conn::Cluster(sub.get_async_connection().await?),
+                    ))
+                };
+                // Connecting has been seen to hang (redis-rs#1953).
+                tokio::time::timeout(CONNECT_WITHIN, both)
+                    .await
+                    .map_err(|_| {
+                        RedisError::from(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "connecting to the redis cluster timed out",
+                        ))
+                    })?
             }
         }
     }

@@ -128,8 +128,6 @@ impl RedisBus {
         events: mpsc::UnboundedSender<ClusterEvent>,
         stop: CancellationToken,
     ) -> Result<Arc<RedisBus>, BusError> {
-        let (push_tx, push_rx) = mpsc::unbounded_channel();
-        let (cmd, sub) = Conn::open(target, push_tx.clone()).await?;
         let keys = match target {
             Target::Single(_) => Keys::single(prefix),
             Target::Cluster(_) => {
@@ -141,6 +139,8 @@ impl RedisBus {
                 Keys::sharded(prefix)
             }
         };
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let (cmd, sub) = Conn::open(target, push_tx.clone()).await?;
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (lost_tx, lost_rx) = mpsc::unbounded_channel();
         let bus = Arc::new(RedisBus {
@@ -199,13 +199,7 @@ impl RedisBus {
     /// connection held is lost, so this starts the outage handling, which
     /// subscribes everything again on the new one and replays the gap.
     async fn reconnect(&self) -> Result<(), BusError> {
-        let opened = tokio::time::timeout(
-            Duration::from_secs(10),
-            Conn::open(&self.target, self.push_tx.clone()),
-        )
-        .await
-        .map_err(|_| BusError("connecting again timed out".into()))?;
-        let (cmd, sub) = opened?;
+        let (cmd, sub) = Conn::open(&self.target, self.push_tx.clone()).await?;
         self.outage_began("the redis connection stopped answering");
         *self.conns.write().unwrap_or_else(|e| e.into_inner()) = Conns { cmd, sub };
         tracing::warn!("redis connection replaced after it stopped answering");
