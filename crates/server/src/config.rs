@@ -29,9 +29,16 @@ pub struct Config {
     pub db: String,
 
     /// Redis URL (redis://HOST:PORT): run as one node of a cluster, routing
-    /// between nodes through Redis. Without it the node runs alone.
-    #[arg(long, env = "CHAT_REDIS")]
+    /// between nodes through Redis. Without it (or `--redis-cluster`) the
+    /// node runs alone.
+    #[arg(long, env = "CHAT_REDIS", conflicts_with = "redis_cluster")]
     pub redis: Option<String>,
+
+    /// Redis Cluster seed nodes (HOST:PORT[,HOST:PORT...]): run as one node
+    /// of a cluster, routing between nodes through a Redis Cluster with
+    /// sharded pub/sub (Redis 7 or later). The alternative to `--redis`.
+    #[arg(long, env = "CHAT_REDIS_CLUSTER", value_delimiter = ',')]
+    pub redis_cluster: Vec<String>,
 
     /// Prefix of every Redis key and channel, so several clusters (or test
     /// runs) can share one Redis.
@@ -129,6 +136,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_FRAME_TIMEOUT", default_value_t = 30)]
     pub frame_timeout: u64,
 
+    /// Logins processed at once (credential check to reply); more get
+    /// `unavailable` with `retry_after`, so a reconnect storm queues at the
+    /// clients, not in the server.
+    #[arg(long, env = "CHAT_MAX_LOGINS_IN_FLIGHT", default_value_t = 512)]
+    pub max_logins_in_flight: usize,
+
     /// Failed logins allowed on one connection before it is closed.
     #[arg(long, env = "CHAT_MAX_FAILED_LOGINS", default_value_t = 5)]
     pub max_failed_logins: u32,
@@ -198,6 +211,22 @@ impl Config {
         Config::from_args(["chatserver"]).expect("the defaults parse")
     }
 
+    /// The Redis the bus runs on, when this node is one of a cluster.
+    pub fn bus_target(&self) -> Option<crate::cluster::redis::Target> {
+        use crate::cluster::redis::Target;
+        let seeds: Vec<String> = self
+            .redis_cluster
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        match &self.redis {
+            Some(url) if !url.trim().is_empty() => Some(Target::Single(url.clone())),
+            _ if !seeds.is_empty() => Some(Target::Cluster(seeds)),
+            _ => None,
+        }
+    }
+
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout.max(1))
     }
@@ -242,6 +271,34 @@ mod tests {
         assert_eq!(
             (c.host.as_str(), c.port, c.db.as_str()),
             ("0.0.0.0", 6002, "sqlite:///tmp/x.db")
+        );
+        assert!(c.bus_target().is_none());
+    }
+
+    #[test]
+    fn redis_or_redis_cluster() {
+        use crate::cluster::redis::Target;
+        let c = Config::from_args(["chatserver", "--redis", "redis://h:1"]).unwrap();
+        assert!(matches!(c.bus_target(), Some(Target::Single(u)) if u == "redis://h:1"));
+        let c = Config::from_args([
+            "chatserver",
+            "--redis-cluster",
+            "a:1,b:2",
+            "--redis-cluster",
+            "c:3",
+        ])
+        .unwrap();
+        assert!(matches!(c.bus_target(), Some(Target::Cluster(s)) if s == ["a:1", "b:2", "c:3"]));
+        assert!(
+            Config::from_args([
+                "chatserver",
+                "--redis",
+                "redis://h:1",
+                "--redis-cluster",
+                "a:1"
+            ])
+            .is_err(),
+            "one or the other"
         );
     }
 }

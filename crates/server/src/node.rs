@@ -24,6 +24,8 @@ pub struct Inner {
     /// A hash of no one's password, verified against when the user id is
     /// unknown so that unknown ids and wrong passwords take the same time.
     pub dummy_hash: String,
+    /// Logins in flight, at most `--max-logins-in-flight`.
+    pub logins: tokio::sync::Semaphore,
     next_sid: AtomicU64,
 }
 
@@ -44,6 +46,7 @@ impl Node {
         dummy_hash: String,
     ) -> Node {
         Node(Arc::new(Inner {
+            logins: tokio::sync::Semaphore::new(config.max_logins_in_flight.max(1)),
             config,
             store,
             router,

@@ -74,7 +74,7 @@ impl Server {
         let opts = StoreOptions {
             sqlite_sync: config.sqlite_sync,
             pool_size: config.db_pool,
-            verify_at_commit: config.redis.is_some(),
+            verify_at_commit: config.bus_target().is_some(),
             ..StoreOptions::default()
         };
         let store = Arc::new(SqlStore::open(&config.db, &opts).await.with_context(|| {
@@ -95,10 +95,10 @@ impl Server {
         let hub = Arc::new(Hub::new());
         let cache = Arc::new(RelCache::new(RELATION_CACHE));
         let (events_tx, events) = mpsc::unbounded_channel();
-        let bus: Arc<dyn Bus> = match &config.redis {
+        let bus: Arc<dyn Bus> = match config.bus_target() {
             None => Arc::new(LocalBus::new(hub.clone())),
-            Some(url) => RedisBus::start(
-                url,
+            Some(target) => RedisBus::start(
+                &target,
                 &config.redis_prefix,
                 slot,
                 hub.clone(),
@@ -107,7 +107,7 @@ impl Server {
                 background.clone(),
             )
             .await
-            .with_context(|| format!("cannot reach redis at {url}"))?,
+            .with_context(|| format!("cannot reach the {target}"))?,
         };
         let router = Router::new(hub, bus, cache);
         let writer_stop = CancellationToken::new();
@@ -186,7 +186,7 @@ impl Server {
         self.store.describe()
     }
 
-    /// How this node routes: "in-process" or "redis".
+    /// How this node routes: "in-process", "redis" or "redis-cluster".
     pub fn routing(&self) -> &'static str {
         self.node.router.bus().kind()
     }

@@ -22,6 +22,7 @@ use chatserver::{Config, Server};
 pub mod chaos;
 pub mod fixture;
 mod link;
+pub mod redis_cluster;
 
 pub use link::{Closed, certificates, tls_client, tls_stream};
 

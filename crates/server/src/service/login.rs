@@ -135,6 +135,22 @@ impl Failures {
     }
 }
 
+/// Longest `retry_after` given to a login refused for being one too many
+/// at once; each refusal draws 1 to this many seconds at random, so the
+/// clients of a reconnect storm come back spread out, not together.
+const BUSY_RETRY_MAX_SECS: u64 = 5;
+
+/// The refusal of a login past `--max-logins-in-flight`.
+fn too_many_logins() -> Failure {
+    let mut raw = [0u8; 1];
+    let _ = getrandom::fill(&mut raw);
+    Failure::new(
+        ErrorCode::Unavailable,
+        "too many logins at once; retry after the time given",
+    )
+    .retry_after(1 + u64::from(raw[0]) % BUSY_RETRY_MAX_SECS)
+}
+
 /// `login`: the whole sequence (see the module's doc).
 pub async fn login(
     node: &Node,
@@ -149,6 +165,12 @@ pub async fn login(
             "this connection is already logged in; log out first",
         )));
     }
+    // Bounded from the credential check to the reply (the inbox replay
+    // after it is paced by the client): past the bound, refused before
+    // any work, not counted as a failed login.
+    let Ok(_in_flight) = node.logins.try_acquire() else {
+        return Outcome::Reply(Err(too_many_logins()));
+    };
     let failures = match &credential {
         Credential::Password(_) => {
             let f = Failures::new(user, conn.peer);

@@ -18,6 +18,8 @@ use crate::ids::now_ms;
 
 /// How often a node refreshes its liveness and looks for dead nodes.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// Recoveries failing in a row after which the connections are replaced.
+const STUCK_RECOVERIES: u32 = 5;
 /// How long a node's liveness key lives without a refresh. A killed node's
 /// users go offline within about this plus one heartbeat.
 pub const ALIVE_TTL: Duration = Duration::from_secs(8);
@@ -27,8 +29,8 @@ impl RedisBus {
     /// was missing from the list: another node took it for dead (it was
     /// paused, or cut off, for longer than [`ALIVE_TTL`]) and removed its
     /// users from presence, so it must register them again.
-    pub(super) async fn beat(&self) -> Result<bool, BusError> {
-        let mut conn = self.cmd.clone();
+    pub(super) async fn beat(&self) -> Result<bool, redis::RedisError> {
+        let mut conn = self.cmd();
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(self.keys.alive(self.node))
@@ -46,6 +48,7 @@ impl RedisBus {
     pub(super) async fn heartbeat(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failed_recoveries = 0u32;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -54,6 +57,12 @@ impl RedisBus {
             match self.beat().await {
                 Err(e) => {
                     self.outage_began(&e.to_string());
+                    if e.is_timeout() {
+                        // Not an answer, an error or a refusal: silence. A
+                        // cluster connection can get stuck so (see
+                        // `reconnect`).
+                        self.reconnect_cluster().await;
+                    }
                     continue;
                 }
                 Ok(true) if !self.hub.users().is_empty() => {
@@ -62,21 +71,40 @@ impl RedisBus {
                 Ok(_) => {}
             }
             self.last_beat.store(now_ms(), Ordering::Release);
-            if self.degraded.load(Ordering::Acquire)
-                && let Err(e) = self.recover().await
-            {
-                tracing::warn!(error = %e, "redis recovery incomplete; retrying");
-                continue;
+            if self.degraded.load(Ordering::Acquire) {
+                if let Err(e) = self.recover().await {
+                    tracing::warn!(error = %e, "redis recovery incomplete; retrying");
+                    failed_recoveries += 1;
+                    if failed_recoveries >= STUCK_RECOVERIES {
+                        failed_recoveries = 0;
+                        self.reconnect_cluster().await;
+                    }
+                    continue;
+                }
+                failed_recoveries = 0;
             }
             if let Err(e) = self.reap_dead().await {
                 tracing::warn!(error = %e, "dead-node check failed");
             }
+            if self.keys.is_sharded() {
+                self.watch_topology(true).await;
+            }
+        }
+    }
+
+    /// On a cluster, replaces the connections (one Redis's connection
+    /// manager reconnects by itself).
+    async fn reconnect_cluster(&self) {
+        if self.keys.is_sharded()
+            && let Err(e) = self.reconnect().await
+        {
+            tracing::warn!(error = %e, "connecting to the redis cluster again failed");
         }
     }
 
     /// Finds nodes whose liveness expired and reaps them.
     async fn reap_dead(&self) -> Result<(), BusError> {
-        let mut conn = self.cmd.clone();
+        let mut conn = self.cmd();
         let nodes: Vec<u16> = conn.smembers(self.keys.nodes()).await?;
         for n in nodes {
             if n == self.node {
@@ -111,21 +139,19 @@ impl RedisBus {
     /// Removes node `n` from the presence of each of its users and reports
     /// those who are now offline everywhere.
     pub(super) async fn reap(&self, n: u16) -> Result<(), BusError> {
-        let mut conn = self.cmd.clone();
-        let users: Vec<u64> = conn.smembers(self.keys.node_users(n)).await?;
+        let mut conn = self.cmd();
         let mut gone = Vec::new();
-        for u in users {
-            let holders = self.remove_holder(&mut conn, n, u).await?;
-            if holders == 0 {
-                gone.push(u);
+        for group in self.keys.user_groups() {
+            let users: Vec<u64> = conn.smembers(self.keys.node_users(n, group)).await?;
+            for u in users {
+                let holders = self.remove_holder(&mut conn, n, u).await?;
+                if holders == 0 {
+                    gone.push(u);
+                }
             }
+            let _: () = conn.del(self.keys.node_users(n, group)).await?;
         }
-        let mut pipe = redis::pipe();
-        pipe.del(self.keys.node_users(n))
-            .ignore()
-            .srem(self.keys.nodes(), n)
-            .ignore();
-        pipe.query_async::<()>(&mut conn).await?;
+        let _: () = conn.srem(self.keys.nodes(), n).await?;
         if !gone.is_empty() {
             let _ = self.events.send(ClusterEvent::Announce(gone));
         }

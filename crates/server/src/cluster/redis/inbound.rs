@@ -2,7 +2,8 @@
 //! same call the router uses for local frames; invalidations from other
 //! nodes go to the relation cache; session ends and replay requests are
 //! acted on. A connection loss reported by the client starts the outage
-//! handling.
+//! handling; on a cluster, a channel the server unsubscribed us from (its
+//! slot moved) goes to [`super::resubscribe`].
 //!
 //! Order across an outage: from the moment this node sees its connection
 //! drop until the replay after the outage is done, frames from other nodes
@@ -50,13 +51,18 @@ impl RedisBus {
                 p = rx.recv() => match p { Some(p) => p, None => return },
             };
             match push.kind {
-                PushKind::Message => {
+                PushKind::Message | PushKind::SMessage => {
                     let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
                         (push.data.first(), push.data.get(1))
                     else {
                         continue;
                     };
                     self.on_message(channel, payload);
+                }
+                PushKind::SUnsubscribe => {
+                    if let Some(Value::BulkString(channel)) = push.data.first() {
+                        self.unsubscribed(channel);
+                    }
                 }
                 PushKind::Disconnection => self.outage_began("disconnected"),
                 _ => {}

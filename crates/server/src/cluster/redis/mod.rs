@@ -1,27 +1,39 @@
-//! [`RedisBus`]: routing and presence between nodes through Redis.
+//! [`RedisBus`]: routing and presence between nodes through Redis, either
+//! one server or a Redis Cluster ([`Target`]).
 //!
-//! Channels: each user has one, `{prefix}:u:{id}`; a node subscribes to
-//! the channels of the users it holds sessions for, and publishes every
-//! frame for a user on that user's channel. The origin node delivers to its
-//! own sessions directly and ignores its own publications. What travels is
-//! encoded by [`crate::cluster::codec`].
+//! Channels: each user has one, `{prefix}:u:{id}` (on a cluster
+//! `{prefix}:{tag}:u:{id}`, see [`keys`]); a node subscribes to the
+//! channels of the users it holds sessions for, and publishes every frame
+//! for a user on that user's channel. The origin node delivers to its own
+//! sessions directly and ignores its own publications. What travels is
+//! encoded by [`crate::cluster::codec`]. On a cluster, pub/sub is sharded
+//! (`SSUBSCRIBE`/`SPUBLISH`): a publication stays within the shard that
+//! owns its channel's slot.
 //!
 //! The bus's jobs, one file each:
-//! - [`keys`]: key and channel names;
+//! - [`keys`]: key and channel names, and their hash tags on a cluster;
+//! - [`conn`]: the connection, one server or a cluster, and pipelines
+//!   grouped so that none spans slots;
 //! - [`presence`]: who is online, decided atomically by Lua scripts;
 //! - [`publisher`]: the outgoing queue, sent in pipelines;
 //! - [`inbound`]: frames and invalidations from other nodes;
 //! - [`heartbeat`]: liveness, and reaping nodes that died;
-//! - [`recovery`]: what happens after an outage.
+//! - [`recovery`]: what happens after an outage;
+//! - [`resubscribe`]: subscriptions a cluster dropped (slot migration,
+//!   failover), taken again and their gap replayed.
 
+mod conn;
 mod heartbeat;
 mod inbound;
 mod keys;
 mod presence;
 mod publisher;
 mod recovery;
+mod resubscribe;
 
+pub use conn::Target;
 pub use heartbeat::{ALIVE_TTL, HEARTBEAT};
+pub use keys::{BUCKETS, hash_slot, meta_slot, user_slot};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -30,7 +42,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +50,7 @@ use super::{Bus, BusError, ClusterEvent, Invalidation};
 use crate::cache::RelCache;
 use crate::hub::Hub;
 use crate::outbox::OutFrame;
+use conn::{Conn, Grouped};
 use keys::Keys;
 use presence::Scripts;
 use publisher::{PUBLISH_QUEUE, Publication};
@@ -47,10 +59,13 @@ use publisher::{PUBLISH_QUEUE, Publication};
 pub struct RedisBus {
     keys: Keys,
     node: u16,
-    /// Commands (presence, liveness, publishing).
-    cmd: ConnectionManager,
-    /// Subscriptions; its pushes arrive in [`inbound`].
-    sub: ConnectionManager,
+    /// Where Redis is, to connect again.
+    target: Target,
+    /// Where the subscription connection's pushes go ([`inbound`]).
+    push_tx: mpsc::UnboundedSender<redis::PushInfo>,
+    /// The connections: replaced whole when a cluster connection stops
+    /// answering (see [`RedisBus::reconnect`]).
+    conns: std::sync::RwLock<Conns>,
     publish_tx: mpsc::Sender<Publication>,
     /// Set when a publication was dropped because the queue was full.
     publish_dropped: AtomicBool,
@@ -70,6 +85,18 @@ pub struct RedisBus {
     inbound_held: std::sync::Mutex<Option<Vec<inbound::HeldItem>>>,
     scripts: Scripts,
     events: mpsc::UnboundedSender<ClusterEvent>,
+    /// Subscriptions to take again (a cluster dropped them).
+    lost_tx: mpsc::UnboundedSender<resubscribe::Lost>,
+    /// The primary serving each key group, as last seen (cluster only).
+    owners: std::sync::Mutex<Vec<String>>,
+}
+
+/// A bus's two connections.
+struct Conns {
+    /// Commands (presence, liveness, publishing).
+    cmd: Conn,
+    /// Subscriptions; its pushes arrive in [`inbound`].
+    sub: Conn,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -87,25 +114,6 @@ impl From<redis::RedisError> for BusError {
     }
 }
 
-fn with_resp3(url: &str) -> String {
-    if url.contains("protocol=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&protocol=resp3")
-    } else {
-        format!("{url}?protocol=resp3")
-    }
-}
-
-fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(3)))
-        .set_min_delay(Duration::from_millis(100))
-        .set_max_delay(Duration::from_secs(2))
-        .set_number_of_retries(3)
-}
-
 fn bus_latency(started: Instant) {
     crate::metrics::bus_call(started.elapsed());
 }
@@ -115,7 +123,7 @@ impl RedisBus {
     /// registers the node and starts the background tasks. Events the
     /// server must act on arrive on `events`.
     pub async fn start(
-        url: &str,
+        target: &Target,
         prefix: &str,
         node: u16,
         hub: Arc<Hub>,
@@ -123,24 +131,27 @@ impl RedisBus {
         events: mpsc::UnboundedSender<ClusterEvent>,
         stop: CancellationToken,
     ) -> Result<Arc<RedisBus>, BusError> {
-        let client = redis::Client::open(with_resp3(url))?;
-        let cmd = ConnectionManager::new_with_config(client.clone(), manager_config()).await?;
+        let keys = match target {
+            Target::Single(_) => Keys::single(prefix),
+            Target::Cluster(_) => {
+                if prefix.contains(['{', '}']) {
+                    return Err(BusError(format!(
+                        "the redis prefix {prefix:?} has a brace, which would change the hash tags of the keys on a cluster"
+                    )));
+                }
+                Keys::sharded(prefix)
+            }
+        };
         let (push_tx, push_rx) = mpsc::unbounded_channel();
-        let sub = ConnectionManager::new_with_config(
-            client,
-            manager_config()
-                .set_push_sender(push_tx)
-                .set_automatic_resubscription(),
-        )
-        .await?;
+        let (cmd, sub) = Conn::open(target, push_tx.clone()).await?;
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        let (lost_tx, lost_rx) = mpsc::unbounded_channel();
         let bus = Arc::new(RedisBus {
-            keys: Keys {
-                prefix: prefix.to_owned(),
-            },
+            keys,
             node,
-            cmd,
-            sub,
+            target: target.clone(),
+            push_tx,
+            conns: std::sync::RwLock::new(Conns { cmd, sub }),
             publish_tx,
             publish_dropped: AtomicBool::new(false),
             hub,
@@ -151,23 +162,63 @@ impl RedisBus {
             inbound_held: std::sync::Mutex::new(None),
             scripts: Scripts::new(),
             events,
+            lost_tx,
+            owners: std::sync::Mutex::new(Vec::new()),
         });
-        let mut sub = bus.sub.clone();
-        sub.subscribe(bus.keys.invalidations()).await?;
+        let mut sub = bus.sub();
+        sub.subscribe(&[bus.keys.invalidations()]).await?;
+        if bus.keys.is_sharded() {
+            // What serves each group now: a later change is a failover or
+            // a migration, whose gap the bus covers.
+            bus.watch_topology(false).await;
+        }
         // A node that died in this slot may not have been reaped yet.
         bus.reap(node).await?;
         bus.beat().await?;
         tokio::spawn(bus.clone().receive(push_rx, stop.clone()));
         tokio::spawn(bus.clone().publisher(publish_rx, stop.clone()));
+        tokio::spawn(bus.clone().resubscriber(lost_rx, stop.clone()));
         tokio::spawn(bus.clone().heartbeat(stop));
         Ok(bus)
+    }
+}
+
+impl RedisBus {
+    /// The command connection.
+    fn cmd(&self) -> Conn {
+        let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
+        conns.cmd.clone()
+    }
+
+    /// The subscription connection.
+    fn sub(&self) -> Conn {
+        let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
+        conns.sub.clone()
+    }
+
+    /// Replaces both connections with new ones. A cluster connection of
+    /// redis-rs 1.8 can stop answering for good after a failover (every
+    /// request times out; a new connection works at once): the heartbeat
+    /// calls this when its command timed out. What the old subscription
+    /// connection held is lost, so this starts the outage handling, which
+    /// subscribes everything again on the new one and replays the gap.
+    async fn reconnect(&self) -> Result<(), BusError> {
+        let (cmd, sub) = Conn::open(&self.target, self.push_tx.clone()).await?;
+        self.outage_began("the redis connection stopped answering");
+        *self.conns.write().unwrap_or_else(|e| e.into_inner()) = Conns { cmd, sub };
+        tracing::warn!("redis connection replaced after it stopped answering");
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Bus for RedisBus {
     fn kind(&self) -> &'static str {
-        "redis"
+        if self.keys.is_sharded() {
+            "redis-cluster"
+        } else {
+            "redis"
+        }
     }
 
     fn publish(&self, users: &[u64], frame: &OutFrame) {
@@ -187,9 +238,11 @@ impl Bus for RedisBus {
             body: Body::Invalidate(what),
         }
         .encode();
-        let mut conn = self.cmd.clone();
-        let r: Result<(), BusError> = conn
-            .publish(self.keys.invalidations(), payload)
+        let mut conn = self.cmd();
+        let r: Result<(), BusError> = redis::cmd(self.cmd().publish_cmd())
+            .arg(self.keys.invalidations())
+            .arg(payload)
+            .exec_async(&mut conn)
             .await
             .map_err(BusError::from);
         // Lost: the recovery clears every node's cache.
@@ -221,7 +274,7 @@ impl Bus for RedisBus {
             .arg("NX")
             .ignore()
             .pttl(&key);
-        let mut conn = self.cmd.clone();
+        let mut conn = self.cmd();
         let (n, ttl): (u64, i64) = self.noting_outage(
             pipe.query_async::<(u64, i64)>(&mut conn)
                 .await
@@ -231,7 +284,7 @@ impl Bus for RedisBus {
     }
 
     async fn uncount(&self, key: &str) -> Result<(), BusError> {
-        let mut conn = self.cmd.clone();
+        let mut conn = self.cmd();
         self.noting_outage(
             conn.decr::<_, _, ()>(self.keys.counter(key), 1)
                 .await
@@ -240,7 +293,7 @@ impl Bus for RedisBus {
     }
 
     async fn reset(&self, key: &str) -> Result<(), BusError> {
-        let mut conn = self.cmd.clone();
+        let mut conn = self.cmd();
         self.noting_outage(
             conn.del::<_, ()>(self.keys.counter(key))
                 .await
@@ -261,7 +314,7 @@ impl Bus for RedisBus {
     }
 
     async fn healthy(&self) -> Option<bool> {
-        let mut conn = self.cmd.clone();
+        let mut conn = self.cmd();
         let cmd = redis::cmd("PING");
         let ping = cmd.query_async::<String>(&mut conn);
         Some(matches!(
@@ -271,27 +324,27 @@ impl Bus for RedisBus {
     }
 
     async fn unregister(&self) {
-        let mut conn = self.cmd.clone();
-        let mut pipe = redis::pipe();
-        pipe.del(self.keys.alive(self.node))
-            .del(self.keys.node_users(self.node))
+        let mut pipes = Grouped::new();
+        pipes
+            .pipe(self.keys.meta_group())
+            .del(self.keys.alive(self.node))
             .srem(self.keys.nodes(), self.node);
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+        for group in self.keys.user_groups() {
+            pipes
+                .pipe(group)
+                .del(self.keys.node_users(self.node, group));
+        }
+        let mut r = pipes.clone().run(&self.cmd()).await;
+        if let Err((_, e)) = &r
+            && e.is_timeout()
+            && self.keys.is_sharded()
+            && self.reconnect().await.is_ok()
+        {
+            // A stuck cluster connection (see `reconnect`): once more.
+            r = pipes.run(&self.cmd()).await;
+        }
+        if let Err((_, e)) = r {
             tracing::warn!(error = %e, "could not unregister from redis");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resp3_is_requested() {
-        assert_eq!(with_resp3("redis://h:1"), "redis://h:1?protocol=resp3");
-        assert_eq!(
-            with_resp3("redis://h:1/?db=2"),
-            "redis://h:1/?db=2&protocol=resp3"
-        );
     }
 }

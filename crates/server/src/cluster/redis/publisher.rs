@@ -1,12 +1,16 @@
 //! Outgoing publications: a bounded queue that the chat path fills without
-//! waiting, drained by one task in pipelines of up to [`PUBLISH_BATCH`].
+//! waiting, drained by one task in batches of up to [`PUBLISH_BATCH`], one
+//! pipeline per key group (on a cluster a pipeline stays within a slot;
+//! a user's frames are all in the group of the user's channel, so they
+//! keep their order).
 //!
 //! Publish/subscribe is at most once. When a pipeline fails (or the queue
 //! overflows), the messages are stored already, but their recipients on
 //! other nodes missed them: the publisher remembers whom, and the next
 //! pipeline that goes out starts with a replay request for each (or one
 //! for everyone, past [`FAILED_USERS_MAX`]), ahead of any newer frame, so
-//! the recipients get the lost messages first and in order.
+//! the recipients get the lost messages first and in order. On a cluster
+//! only the groups whose pipeline failed (a shard down) count as lost.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::conn::Grouped;
 use super::{RedisBus, bus_latency};
 use crate::cluster::codec::{Body, Envelope};
 use crate::ids::{first_id_at, now_ms};
@@ -102,51 +107,66 @@ impl RedisBus {
                 missed.note(std::iter::empty());
                 missed.everyone = true;
             }
-            let mut pipe = redis::pipe();
+            let mut pipes = Grouped::new();
+            let publish = self.cmd().publish_cmd();
             if !missed.is_empty() {
                 // Replays first: recipients get the lost messages before
                 // anything newer.
                 let since = first_id_at(missed.since_ms.saturating_sub(REPLAY_MARGIN_MS));
-                let channels: Vec<String> = if missed.everyone {
-                    vec![self.keys.invalidations()]
-                } else {
-                    missed
-                        .users
-                        .iter()
-                        .map(|&u| self.keys.user_channel(u))
-                        .collect()
-                };
                 let payload = Envelope {
                     origin: self.node,
                     body: Body::Replay(since),
                 }
                 .encode();
-                for channel in channels {
-                    pipe.publish(channel, &payload).ignore();
+                if missed.everyone {
+                    pipes
+                        .pipe(self.keys.meta_group())
+                        .cmd(publish)
+                        .arg(self.keys.invalidations())
+                        .arg(&payload);
+                } else {
+                    for &u in &missed.users {
+                        pipes
+                            .pipe(self.keys.group(u))
+                            .cmd(publish)
+                            .arg(self.keys.user_channel(u))
+                            .arg(&payload);
+                    }
                 }
             }
             let users: Vec<u64> = batch.iter().filter_map(|p| p.user).collect();
+            let for_everyone = batch.iter().any(|p| p.user.is_none());
             for p in batch.drain(..) {
-                let channel = match p.user {
-                    Some(user) => self.keys.user_channel(user),
-                    None => self.keys.invalidations(),
+                let (group, channel) = match p.user {
+                    Some(user) => (self.keys.group(user), self.keys.user_channel(user)),
+                    None => (self.keys.meta_group(), self.keys.invalidations()),
                 };
                 let payload = Envelope {
                     origin: self.node,
                     body: p.body,
                 }
                 .encode();
-                pipe.publish(channel, payload).ignore();
+                pipes.pipe(group).cmd(publish).arg(channel).arg(payload);
             }
             let started = Instant::now();
-            let mut conn = self.cmd.clone();
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            let previous = std::mem::take(&mut missed);
+            if let Err((failed, e)) = pipes.run(&self.cmd()).await {
                 // The messages are stored; their recipients will be asked
-                // to replay them.
-                missed.note(users.into_iter());
+                // to replay them. Groups whose pipeline went out (other
+                // shards of a cluster) are done, their replays included.
+                let meta_failed = failed.contains(&self.keys.meta_group());
+                missed.since_ms = previous.since_ms;
+                missed.everyone = meta_failed && (previous.everyone || for_everyone);
+                missed.note(
+                    previous
+                        .users
+                        .iter()
+                        .copied()
+                        .chain(users)
+                        .filter(|&u| failed.contains(&self.keys.group(u))),
+                );
                 self.outage_began(&e.to_string());
             } else {
-                missed = Missed::default();
                 bus_latency(started);
             }
         }

@@ -61,15 +61,26 @@ impl RedisBus {
     /// (register users and channels, drop users who left meanwhile), then
     /// report the recovery.
     pub(super) async fn recover(&self) -> Result<(), BusError> {
+        if self.keys.is_sharded() {
+            // Everything is subscribed again below: slots that changed
+            // hands until now need no repair of their own.
+            self.watch_topology(false).await;
+        }
         let users = self.hub.users();
-        let mut conn = self.cmd.clone();
+        let mut conn = self.cmd();
         let here: HashSet<u64> = users.iter().copied().collect();
-        let listed: HashSet<u64> = conn.smembers(self.keys.node_users(self.node)).await?;
+        let mut listed: HashSet<u64> = HashSet::new();
+        for group in self.keys.user_groups() {
+            let some: Vec<u64> = conn
+                .smembers(self.keys.node_users(self.node, group))
+                .await?;
+            listed.extend(some);
+        }
         let mut gone = Vec::new();
         for &u in listed.iter().filter(|u| !here.contains(u)) {
             let holders = self.remove_holder(&mut conn, self.node, u).await?;
-            let mut sub = self.sub.clone();
-            sub.unsubscribe(self.keys.user_channel(u)).await?;
+            let mut sub = self.sub();
+            sub.unsubscribe(&[self.keys.user_channel(u)]).await?;
             if holders == 0 {
                 gone.push(u);
             }
@@ -91,17 +102,11 @@ impl RedisBus {
                 let _ = events.send(ClusterEvent::Announce(changed));
             });
         }
-        for chunk in users.chunks(512) {
-            let mut pipe = redis::pipe();
-            for &u in chunk {
-                pipe.hset(self.keys.online(u), self.node, 1).ignore();
-                pipe.sadd(self.keys.node_users(self.node), u).ignore();
-            }
-            pipe.query_async::<()>(&mut conn).await?;
-            let channels: Vec<String> = chunk.iter().map(|&u| self.keys.user_channel(u)).collect();
-            let mut sub = self.sub.clone();
-            sub.subscribe(channels).await?;
-        }
+        self.register(&users).await?;
+        self.subscribe_users(&users).await?;
+        // A cluster may have dropped this one too.
+        let mut sub = self.sub();
+        sub.subscribe(&[self.keys.invalidations()]).await?;
         // Invalidations from other nodes may have been lost meanwhile.
         self.cache.clear();
         let since = self.outage_since.swap(0, Ordering::AcqRel);
