@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::queries::common;
 use super::rows::SnapshotRow;
 use crate::store::{Snapshot, UserRow};
+use chat_proto::Msg;
 
 thread_local! {
     /// One read-only connection per database file per thread.
@@ -99,4 +100,60 @@ impl InlineReads {
             Ok(SnapshotRow::decode(rows))
         })
     }
+
+    /// The message `from` sent with this `cid`.
+    pub fn msg_by_cid(&self, from: u64, cid: &str) -> rusqlite::Result<Option<Msg>> {
+        self.with(|c| {
+            c.prepare_cached(common::MSG_BY_CID)?
+                .query_row(params![from as i64, cid], msg_from)
+                .optional()
+        })
+    }
+
+    /// Who has not acked a message yet.
+    pub fn inbox_holders(&self, id: u64) -> rusqlite::Result<Vec<u64>> {
+        self.ids(common::INBOX_HOLDERS, &[id as i64])
+    }
+
+    /// A group's members.
+    pub fn member_ids(&self, group: u64) -> rusqlite::Result<Vec<u64>> {
+        self.ids(common::MEMBER_IDS, &[group as i64])
+    }
+
+    /// `user`'s inbox entries with `lo <= id <= hi`.
+    pub fn inbox_between(&self, user: u64, lo: u64, hi: u64) -> rusqlite::Result<Vec<u64>> {
+        self.ids(
+            common::INBOX_BETWEEN,
+            &[user as i64, lo.min(i64::MAX as u64) as i64, hi.min(i64::MAX as u64) as i64],
+        )
+    }
+
+    pub fn are_friends(&self, a: u64, b: u64) -> rusqlite::Result<bool> {
+        Ok(!self.ids(common::ARE_FRIENDS, &[a as i64, b as i64])?.is_empty())
+    }
+
+    pub fn is_member(&self, group: u64, user: u64) -> rusqlite::Result<bool> {
+        Ok(!self.ids(common::ROLE, &[group as i64, user as i64])?.is_empty())
+    }
+
+    /// The first column of every row, as ids.
+    fn ids(&self, sql: &str, args: &[i64]) -> rusqlite::Result<Vec<u64>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|v| v as u64)).collect()
+        })
+    }
+}
+
+fn msg_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Msg> {
+    Ok(Msg {
+        id: r.get::<_, i64>(0)? as u64,
+        from: r.get::<_, i64>(1)? as u64,
+        to: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+        group: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+        text: r.get(4)?,
+        cid: r.get(5)?,
+        ts: r.get::<_, i64>(6)? as u64,
+    })
 }
