@@ -369,7 +369,9 @@ impl Journal {
     /// Starts a new segment and applies the previous one.
     fn apply_once(&self, conn: &mut Connection) -> Result<()> {
         // A frozen part left by a failed attempt goes first.
-        let frozen = match self.tail().frozen.clone() {
+        // (The read guard must be gone before `rotate` takes the lock.)
+        let left = self.tail().frozen.clone();
+        let frozen = match left {
             Some(f) => f,
             None => self.rotate()?,
         };
@@ -610,11 +612,6 @@ impl Journal {
     /// before SQLite's).
     pub fn inbox_view(&self, user: u64) -> InboxView {
         self.tail().inbox(user)
-    }
-
-    /// The log's folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The SQLite file the log applies to.
