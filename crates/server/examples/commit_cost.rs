@@ -92,10 +92,8 @@ impl Report {
 
 fn open(path: &Path) -> Connection {
     let c = Connection::open(path).unwrap();
-    c.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;",
-    )
-    .unwrap();
+    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;")
+        .unwrap();
     c
 }
 

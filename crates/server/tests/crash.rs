@@ -138,12 +138,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
         let mut r = connect(port).await;
         let rid = r.signup(&format!("r{i}")).await.unwrap();
         befriend(&mut s, &mut r).await.unwrap();
-        tokens.push((
-            s.token.clone().unwrap(),
-            r.token.clone().unwrap(),
-            sid,
-            rid,
-        ));
+        tokens.push((s.token.clone().unwrap(), r.token.clone().unwrap(), sid, rid));
         senders.push(s);
         receivers.push(r);
     }

@@ -360,8 +360,8 @@ async fn succession_suite(s: &dyn Store) {
     assert!(s.member_ids(g).await.unwrap().is_empty());
 }
 
-/// The same with SQLite's message log applied after every commit (the
-/// deleted account's inbox entries may be in the log or the tables).
+// The same with SQLite's message log applied after every commit (the
+// deleted account's inbox entries may be in the log or the tables).
 conformance!(
     everything_applied_at_once,
     everything_suite,

@@ -303,8 +303,8 @@ conformance!(
     }
 );
 
-/// The same suites with SQLite's message log applied after every commit,
-/// so that reads race the applier (on MySQL, the same runs again).
+// The same suites with SQLite's message log applied after every commit,
+// so that reads race the applier (on MySQL, the same runs again).
 conformance!(
     messages_applied_at_once,
     messages_suite,

@@ -6,9 +6,7 @@ use sqlx::Row;
 use super::SqlStore;
 use super::dialect::{LastId, on, role_from, sql_before, sql_id};
 use super::rows::{SnapshotRow, user_from_row};
-use crate::store::{
-    AccountStore, DeletedAccount, GroupExit, GroupFate, Result, Snapshot, UserRow,
-};
+use crate::store::{AccountStore, DeletedAccount, GroupExit, GroupFate, Result, Snapshot, UserRow};
 
 #[async_trait]
 impl AccountStore for SqlStore {

@@ -7,10 +7,10 @@
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
+use super::SqlStore;
 use super::bulk::{self, chunks, chunks_of};
 use super::dialect::{on, sql_id};
 use super::rows::msg_from_row;
-use super::SqlStore;
 use crate::store::{
     BatchStore, NewMsg, Redeliver, Refusal, Result, StoreError, Stored, Target, WriteOp,
     WriteOutcome,

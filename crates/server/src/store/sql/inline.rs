@@ -124,16 +124,24 @@ impl InlineReads {
     pub fn inbox_between(&self, user: u64, lo: u64, hi: u64) -> rusqlite::Result<Vec<u64>> {
         self.ids(
             common::INBOX_BETWEEN,
-            &[user as i64, lo.min(i64::MAX as u64) as i64, hi.min(i64::MAX as u64) as i64],
+            &[
+                user as i64,
+                lo.min(i64::MAX as u64) as i64,
+                hi.min(i64::MAX as u64) as i64,
+            ],
         )
     }
 
     pub fn are_friends(&self, a: u64, b: u64) -> rusqlite::Result<bool> {
-        Ok(!self.ids(common::ARE_FRIENDS, &[a as i64, b as i64])?.is_empty())
+        Ok(!self
+            .ids(common::ARE_FRIENDS, &[a as i64, b as i64])?
+            .is_empty())
     }
 
     pub fn is_member(&self, group: u64, user: u64) -> rusqlite::Result<bool> {
-        Ok(!self.ids(common::ROLE, &[group as i64, user as i64])?.is_empty())
+        Ok(!self
+            .ids(common::ROLE, &[group as i64, user as i64])?
+            .is_empty())
     }
 
     /// The first column of every row, as ids.

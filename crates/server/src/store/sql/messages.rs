@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chat_proto::Msg;
 
 use super::SqlStore;
-use super::journal::merge;
 use super::dialect::{on, sql_before, sql_id};
+use super::journal::merge;
 use super::rows::msg_from_row;
 use crate::store::{MessageStore, Result};
 

@@ -35,12 +35,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::inline::InlineReads;
 use crate::store::{
-    NewMsg, Redeliver, Refusal, Result, StoreError, Stored, Target, WriteOp,
-    WriteOutcome,
+    NewMsg, Redeliver, Refusal, Result, StoreError, Stored, Target, WriteOp, WriteOutcome,
 };
 pub use record::Item;
-pub use tail::merge;
 pub use tail::InboxView;
+pub use tail::merge;
 use tail::{Part, Tail};
 
 /// A segment is applied early once it holds this many bytes.
@@ -502,7 +501,11 @@ impl Journal {
             // fsync did (the kernel may have dropped the pages), stop
             // writing: the restart reads back what is really there.
             let len = io.len;
-            if io.file.set_len(len).and_then(|()| io.file.sync_data()).is_err()
+            if io
+                .file
+                .set_len(len)
+                .and_then(|()| io.file.sync_data())
+                .is_err()
                 || e.kind() != std::io::ErrorKind::StorageFull
             {
                 self.poisoned.store(true, Ordering::Relaxed);
@@ -556,8 +559,9 @@ impl Journal {
     /// Whether the rule `m` was accepted under still holds.
     fn refusal(&self, m: &NewMsg) -> Result<Option<Refusal>> {
         Ok(match m.target {
-            Target::User(to) => (!self.inline.are_friends(m.from, to).map_err(lite)?)
-                .then_some(Refusal::NotFriend),
+            Target::User(to) => {
+                (!self.inline.are_friends(m.from, to).map_err(lite)?).then_some(Refusal::NotFriend)
+            }
             Target::Group(g) => {
                 (!self.inline.is_member(g, m.from).map_err(lite)?).then_some(Refusal::NotMember)
             }

@@ -274,7 +274,9 @@ impl Tail {
         for p in self.parts() {
             if let Some(v) = p.groups.get(&group) {
                 let end = v.partition_point(|&id| id < before);
-                let start = v.partition_point(|&id| id < since).max(end.saturating_sub(limit));
+                let start = v
+                    .partition_point(|&id| id < since)
+                    .max(end.saturating_sub(limit));
                 ids.extend(&v[start.min(end)..end]);
             }
         }

@@ -101,7 +101,10 @@ async fn a_crash_loses_nothing_acknowledged_and_cuts_the_torn_tail() {
     // The log was applied and the torn bytes never read: the segment is
     // gone, and a retry of an old cid is still a duplicate.
     assert!(!seg.exists() || std::fs::metadata(&seg).unwrap().len() <= whole);
-    let out = store.write_batch(&[msg(1000, a, b, "c19.9")]).await.unwrap();
+    let out = store
+        .write_batch(&[msg(1000, a, b, "c19.9")])
+        .await
+        .unwrap();
     assert!(matches!(
         &out[0],
         WriteOutcome::Msg(Stored::Duplicate { id: 200, .. })
