@@ -131,15 +131,25 @@ impl AccountStore for SqlStore {
         // The inbox mark merges the log's tail (looked at first) with the
         // table: the tail's entries, less its acks of the table's rows.
         let view = j.inbox_view(user);
-        let mut snap = self.snapshot_sql(user).await?;
-        if let Some((lo, hi)) = view.range() {
-            let inline = self.inline.as_ref().map(|i| i.inbox_between(user, lo, hi));
-            let in_sql = match inline {
-                Some(Ok(ids)) => ids,
-                _ => self.inbox_between_sql(user, lo, hi).await?,
-            };
-            snap.inbox = view.adjust(snap.inbox, &in_sql);
+        let Some(range) = view.range() else {
+            return self.snapshot_sql(user).await;
+        };
+        // SQLite's mark and its entries in the tail's range must come from
+        // one moment of the database (the applier may commit between).
+        if let Some(inline) = &self.inline {
+            match inline.snapshot_and_between(user, range) {
+                Ok((mut snap, in_sql)) => {
+                    snap.inbox = view.adjust(snap.inbox, &in_sql);
+                    return Ok(snap);
+                }
+                Err(e) => tracing::debug!(error = %e, "inline read failed; using the pool"),
+            }
         }
+        let mut snap = self.snapshot_sql(user).await?;
+        let in_sql = self.inbox_between_sql(user, range.0, range.1).await?;
+        // (Not one transaction: the count may be off by what the applier
+        // committed between the two reads; only when inline reads fail.)
+        snap.inbox = view.adjust(snap.inbox, &in_sql);
         Ok(snap)
     }
 

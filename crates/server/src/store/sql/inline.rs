@@ -78,27 +78,29 @@ impl InlineReads {
 
     /// Friends, groups and inbox mark, as [`AccountStore::snapshot`](crate::store::AccountStore::snapshot).
     pub fn snapshot(&self, user: i64) -> rusqlite::Result<Snapshot> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(common::SNAPSHOT)?;
-            let rows = stmt
-                .query_map(
-                    params![user, user, user, user, user, user, user, user],
-                    |r| {
-                        Ok(SnapshotRow {
-                            kind: r.get(0)?,
-                            id: r.get(1)?,
-                            name: r.get(2)?,
-                            descr: r.get(3)?,
-                            num: r.get(4)?,
-                            num2: r.get(5)?,
-                            num3: r.get(6)?,
-                            name2: r.get(7)?,
-                        })
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(SnapshotRow::decode(rows))
-        })
+        self.with(|c| self.snapshot_on(c, user))
+    }
+
+    fn snapshot_on(&self, c: &Connection, user: i64) -> rusqlite::Result<Snapshot> {
+        let mut stmt = c.prepare_cached(common::SNAPSHOT)?;
+        let rows = stmt
+            .query_map(
+                params![user, user, user, user, user, user, user, user],
+                |r| {
+                    Ok(SnapshotRow {
+                        kind: r.get(0)?,
+                        id: r.get(1)?,
+                        name: r.get(2)?,
+                        descr: r.get(3)?,
+                        num: r.get(4)?,
+                        num2: r.get(5)?,
+                        num3: r.get(6)?,
+                        name2: r.get(7)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(SnapshotRow::decode(rows))
     }
 
     /// The message `from` sent with this `cid`.
@@ -118,6 +120,30 @@ impl InlineReads {
     /// A group's members.
     pub fn member_ids(&self, group: u64) -> rusqlite::Result<Vec<u64>> {
         self.ids(common::MEMBER_IDS, &[group as i64])
+    }
+
+    /// The snapshot and `user`'s inbox entries in `range`, read in one
+    /// transaction (one moment of the database).
+    pub fn snapshot_and_between(
+        &self,
+        user: u64,
+        range: (u64, u64),
+    ) -> rusqlite::Result<(Snapshot, Vec<u64>)> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let snap = self.snapshot_on(&tx, user as i64)?;
+            let mut stmt = tx.prepare_cached(common::INBOX_BETWEEN)?;
+            let (lo, hi) = (range.0.min(i64::MAX as u64), range.1.min(i64::MAX as u64));
+            let ids = stmt
+                .query_map(params![user as i64, lo as i64, hi as i64], |r| {
+                    r.get::<_, i64>(0)
+                })?
+                .map(|r| r.map(|v| v as u64))
+                .collect::<rusqlite::Result<Vec<u64>>>()?;
+            drop(stmt);
+            tx.commit()?;
+            Ok((snap, ids))
+        })
     }
 
     /// `user`'s inbox entries with `lo <= id <= hi`.

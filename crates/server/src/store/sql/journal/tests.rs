@@ -91,7 +91,10 @@ async fn a_crash_loses_nothing_acknowledged_and_cuts_the_torn_tail() {
         .unwrap();
     // Everything acknowledged is there, once, in order, with its inbox.
     assert_eq!(store.max_message_id().await.unwrap(), 200);
-    let inbox = store.inbox_page(b, 0, u64::MAX, 1000).await.unwrap();
+    let inbox = store
+        .inbox_page(b, 0, crate::ids::MAX_ID, 1000)
+        .await
+        .unwrap();
     let ids: Vec<u64> = inbox.iter().map(|m| m.id).collect();
     assert_eq!(ids, (51..=200).collect::<Vec<_>>());
     let hist = store.history_with(a, b, None, 100).await.unwrap();
@@ -142,7 +145,10 @@ async fn reads_merge_the_tail_while_the_applier_runs() {
         }
         let unacked = (round + 2) / 2;
         assert_eq!(store.snapshot(b).await.unwrap().inbox.count, unacked);
-        let page = store.inbox_page(b, 0, u64::MAX, 1000).await.unwrap();
+        let page = store
+            .inbox_page(b, 0, crate::ids::MAX_ID, 1000)
+            .await
+            .unwrap();
         assert_eq!(page.len() as u64, unacked, "round {round}");
         let hist = store.history_with(b, a, None, 5).await.unwrap();
         assert_eq!(hist[0].id, id);
