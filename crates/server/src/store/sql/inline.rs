@@ -146,18 +146,6 @@ impl InlineReads {
         })
     }
 
-    /// `user`'s inbox entries with `lo <= id <= hi`.
-    pub fn inbox_between(&self, user: u64, lo: u64, hi: u64) -> rusqlite::Result<Vec<u64>> {
-        self.ids(
-            common::INBOX_BETWEEN,
-            &[
-                user as i64,
-                lo.min(i64::MAX as u64) as i64,
-                hi.min(i64::MAX as u64) as i64,
-            ],
-        )
-    }
-
     pub fn are_friends(&self, a: u64, b: u64) -> rusqlite::Result<bool> {
         Ok(!self
             .ids(common::ARE_FRIENDS, &[a as i64, b as i64])?
