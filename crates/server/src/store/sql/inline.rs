@@ -141,7 +141,18 @@ impl InlineReads {
                 .map(|r| r.map(|v| v as u64))
                 .collect::<rusqlite::Result<Vec<u64>>>()?;
             drop(stmt);
+            // The highest entry below the range (the mark's `upto` when
+            // the tail acked every entry from `lo` on).
+            let below: Option<i64> = tx.query_row(
+                "SELECT MAX(msg_id) FROM inbox WHERE user_id = ? AND msg_id < ?",
+                params![user as i64, lo as i64],
+                |r| r.get(0),
+            )?;
             tx.commit()?;
+            let mut ids = ids;
+            if let Some(b) = below {
+                ids.push(b as u64);
+            }
             Ok((snap, ids))
         })
     }

@@ -106,6 +106,10 @@ impl SqlStore {
                 sync: opts.sqlite_sync == SqliteSync::Full,
                 apply_every: opts.log_apply_every,
                 wal_restart: wal_restart.clone(),
+                gate: match &pools {
+                    Pools::Sqlite { write, .. } => Some(write.clone()),
+                    Pools::Mysql(_) => None,
+                },
             };
             let path = path.to_owned();
             let journal = tokio::task::spawn_blocking(move || journal::Journal::open(&path, jopts))

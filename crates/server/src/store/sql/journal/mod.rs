@@ -57,6 +57,10 @@ pub struct JournalOptions {
     pub apply_every: Duration,
     /// Set by the checkpointer when the WAL should be restarted.
     pub wal_restart: Arc<AtomicBool>,
+    /// The store's one write connection: the applier holds it while it
+    /// writes, so the store's own write transactions (which begin
+    /// deferred) never find the database changed under their read.
+    pub gate: Option<sqlx::sqlite::SqlitePool>,
 }
 
 struct Io {
@@ -87,6 +91,7 @@ pub struct Journal {
     room: tokio::sync::Notify,
     opts: JournalOptions,
     inline: InlineReads,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Where the log of the SQLite file at `db` lives.
@@ -256,6 +261,7 @@ impl Journal {
             room: tokio::sync::Notify::new(),
             opts,
             inline: InlineReads::new(db),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         });
         let j = journal.clone();
         std::thread::Builder::new()
@@ -375,7 +381,15 @@ impl Journal {
             None => self.rotate()?,
         };
         let skip = self.tail().active.acks.clone();
-        apply_part(conn, &frozen, &skip).map_err(lite)?;
+        {
+            // (Returning the connection to its pool needs the runtime.)
+            let _entered = self.runtime.as_ref().map(|rt| rt.enter());
+            let _writer = match (&self.opts.gate, &self.runtime) {
+                (Some(pool), Some(rt)) => Some(rt.block_on(pool.acquire())?),
+                _ => None,
+            };
+            apply_part(conn, &frozen, &skip).map_err(lite)?;
+        }
         self.tail_mut().frozen = None;
         self.room.notify_waiters();
         let path = segment_path(&self.dir, frozen.seq);

@@ -164,8 +164,20 @@ impl InboxView {
             .iter()
             .filter(|id| !in_sql.contains(id))
             .count() as u64;
+        // `in_sql` also holds the table's highest entry below the range:
+        // the highest entry left is among these or the tail's.
+        let sql_upto = if self.acked.contains(&sql.upto) {
+            in_sql
+                .iter()
+                .copied()
+                .filter(|id| !self.acked.contains(id))
+                .max()
+                .unwrap_or(0)
+        } else {
+            sql.upto
+        };
         InboxMark {
-            upto: sql.upto.max(self.entries.last().copied().unwrap_or(0)),
+            upto: sql_upto.max(self.entries.last().copied().unwrap_or(0)),
             count: (sql.count + added).saturating_sub(gone),
         }
     }
