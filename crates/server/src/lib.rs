@@ -21,6 +21,7 @@
 //! - [`auth`]: password hashes and tokens.
 //! - [`ids`]: cluster-unique, time-ordered message ids.
 //! - [`admin`]: /healthz and /metrics for operators.
+//! - [`backup`]: `chatserver backup DIR`, a copy of a running node's data.
 //! - [`web`]: the web client and the WebSocket transport.
 //! - [`tls`]: certificates for both listeners, reloaded on SIGHUP.
 //! - [`limits`]: per-connection rate limit.
@@ -29,6 +30,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod cluster;
 pub mod config;

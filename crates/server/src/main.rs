@@ -5,8 +5,46 @@ use chatserver::{Config, Server};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// `chatserver backup DIR`: copies a running node's embedded store.
+#[derive(Parser)]
+#[command(
+    name = "chatserver backup",
+    about = "Copies the embedded store (SQLite file and message log) of a running node into DIR"
+)]
+struct Backup {
+    /// An empty (or new) folder for the copy.
+    dir: std::path::PathBuf,
+    /// The store to copy, as given to the node.
+    #[arg(long, env = "CHAT_DB", default_value = "sqlite://data/chat.db")]
+    db: String,
+}
+
+fn backup(args: Backup) -> std::process::ExitCode {
+    match chatserver::backup::run(&args.db, &args.dir) {
+        Ok(c) => {
+            println!(
+                "copied {} and {} log segment(s) ({} bytes) into {}",
+                c.db.display(),
+                c.segments,
+                c.log_bytes,
+                args.dir.display()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "backup") {
+        args.remove(1);
+        return backup(Backup::parse_from(args));
+    }
+    let config = Config::parse_from(args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,7 +10,9 @@
 mod sql;
 mod types;
 
-pub use sql::{SqlStore, SqliteSync, StoreOptions, redact};
+/// The embedded store's message log: where it lives (for backups).
+pub(crate) use sql::journal as sql_journal;
+pub use sql::{SqlStore, SqliteSync, StoreOptions, redact, sqlite_path};
 pub use types::*;
 
 use async_trait::async_trait;

@@ -4,7 +4,8 @@
 
 use chat_proto::{Role, Visibility};
 use chatserver::store::{
-    AddFriend, Block, DeletedAccount, GroupExit, GroupFate, Invited, Join, Snapshot, Store, Target,
+    AddFriend, Block, DeletedAccount, GroupExit, GroupFate, Invited, Join, Snapshot, Store,
+    StoreOptions, Target,
 };
 
 use crate::*;
@@ -358,3 +359,14 @@ async fn succession_suite(s: &dyn Store) {
     assert_eq!(s.group(g).await.unwrap(), None);
     assert!(s.member_ids(g).await.unwrap().is_empty());
 }
+
+// The same with SQLite's message log applied after every commit (the
+// deleted account's inbox entries may be in the log or the tables).
+conformance!(
+    everything_applied_at_once,
+    everything_suite,
+    StoreOptions {
+        log_apply_every: std::time::Duration::ZERO,
+        ..StoreOptions::default()
+    }
+);

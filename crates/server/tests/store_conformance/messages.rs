@@ -302,3 +302,22 @@ conformance!(
         ..StoreOptions::default()
     }
 );
+
+// The same suites with SQLite's message log applied after every commit,
+// so that reads race the applier (on MySQL, the same runs again).
+conformance!(
+    messages_applied_at_once,
+    messages_suite,
+    StoreOptions {
+        log_apply_every: std::time::Duration::ZERO,
+        ..StoreOptions::default()
+    }
+);
+conformance!(
+    windows_applied_at_once,
+    windows_suite,
+    StoreOptions {
+        log_apply_every: std::time::Duration::ZERO,
+        ..StoreOptions::default()
+    }
+);

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqlStore;
-use super::dialect::{LastId, on, role_from, sql_id};
+use super::dialect::{LastId, on, role_from, sql_before, sql_id};
 use super::rows::{SnapshotRow, user_from_row};
 use crate::store::{AccountStore, DeletedAccount, GroupExit, GroupFate, Result, Snapshot, UserRow};
 
@@ -125,6 +125,61 @@ impl AccountStore for SqlStore {
     }
 
     async fn snapshot(&self, user: u64) -> Result<Snapshot> {
+        let Some(j) = &self.journal else {
+            return self.snapshot_sql(user).await;
+        };
+        // The inbox mark merges the log's tail (looked at first) with the
+        // table: the tail's entries, less its acks of the table's rows.
+        let view = j.inbox_view(user);
+        let Some(range) = view.range() else {
+            return self.snapshot_sql(user).await;
+        };
+        // SQLite's mark and its entries in the tail's range must come from
+        // one moment of the database (the applier may commit between).
+        if let Some(inline) = &self.inline {
+            match inline.snapshot_and_between(user, range) {
+                Ok((mut snap, in_sql)) => {
+                    snap.inbox = view.adjust(snap.inbox, &in_sql);
+                    return Ok(snap);
+                }
+                Err(e) => tracing::debug!(error = %e, "inline read failed; using the pool"),
+            }
+        }
+        let mut snap = self.snapshot_sql(user).await?;
+        let in_sql = self.inbox_between_sql(user, range.0, range.1).await?;
+        // (Not one transaction: the count may be off by what the applier
+        // committed between the two reads; only when inline reads fail.)
+        snap.inbox = view.adjust(snap.inbox, &in_sql);
+        Ok(snap)
+    }
+
+    async fn delete_account(&self, user: u64, now_ms: u64) -> Result<Option<DeletedAccount>> {
+        let deleted = self.delete_account_sql(user, now_ms).await?;
+        if deleted.is_some()
+            && let Some(j) = &self.journal
+        {
+            j.purge(user);
+        }
+        Ok(deleted)
+    }
+}
+
+impl SqlStore {
+    /// `user`'s inbox entries with ids in `[lo, hi]`, through the pool.
+    async fn inbox_between_sql(&self, user: u64, lo: u64, hi: u64) -> Result<Vec<u64>> {
+        on!(self, read, |p, q| {
+            let v: Vec<i64> = sqlx::query_scalar(q::INBOX_BETWEEN)
+                .bind(sql_id(user))
+                .bind(sql_id(lo))
+                .bind(sql_before(Some(hi)))
+                .fetch_all(p)
+                .await?;
+            Ok(v.into_iter().map(|x| x as u64).collect())
+        })
+    }
+
+    /// The login snapshot through the pool.
+    async fn snapshot_sql(&self, user: u64) -> Result<Snapshot> {
         if let Some(inline) = &self.inline {
             match inline.snapshot(sql_id(user)) {
                 Ok(snap) => return Ok(snap),
@@ -162,7 +217,7 @@ impl AccountStore for SqlStore {
         })
     }
 
-    async fn delete_account(&self, user: u64, now_ms: u64) -> Result<Option<DeletedAccount>> {
+    async fn delete_account_sql(&self, user: u64, now_ms: u64) -> Result<Option<DeletedAccount>> {
         let me = sql_id(user);
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;

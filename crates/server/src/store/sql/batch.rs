@@ -1,17 +1,16 @@
-//! The writer's batch as one transaction: all new messages in a few
+//! The writer's batch. On SQLite, one record of the message log
+//! ([`super::journal`]). On MySQL, one transaction: all new messages in a few
 //! multi-row INSERTs (conflicting `cid`s are skipped, then resolved row by
 //! row), all one-to-one inbox rows in a few more, group inbox rows by
 //! membership, and acks as a few DELETEs.
 
-use std::sync::atomic::Ordering;
-
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
+use super::SqlStore;
 use super::bulk::{self, chunks, chunks_of};
 use super::dialect::{on, sql_id};
 use super::rows::msg_from_row;
-use super::{Pools, SqlStore};
 use crate::store::{
     BatchStore, NewMsg, Redeliver, Refusal, Result, StoreError, Stored, Target, WriteOp,
     WriteOutcome,
@@ -24,6 +23,14 @@ impl BatchStore for SqlStore {
     /// and resolved row by row), all one-to-one inbox rows in a few more,
     /// and acks as one DELETE per user and chunk of ids.
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
+        if let Some(j) = &self.journal {
+            // SQLite: one record appended to the message log and fsynced.
+            j.room().await;
+            let (j, ops, verify) = (j.clone(), ops.to_vec(), self.verify_at_commit);
+            return tokio::task::spawn_blocking(move || j.commit(&ops, verify))
+                .await
+                .map_err(|e| StoreError::Internal(format!("the log writer failed: {e}")))?;
+        }
         // Outcomes are filled in as they become known.
         let mut out: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
         // Messages to insert, by index in `ops`.
@@ -46,15 +53,6 @@ impl BatchStore for SqlStore {
                 },
                 WriteOp::Ack { .. } => out[i] = Some(WriteOutcome::Acked),
             }
-        }
-        if self.wal_restart.swap(false, Ordering::Relaxed)
-            && let Pools::Sqlite { write, .. } = &self.pools
-        {
-            // Most frames are already copied by the checkpointer; this
-            // copies the rest and rewinds the WAL. It waits for readers only.
-            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-                .execute(write)
-                .await?;
         }
         let msg = |i: usize| match &ops[i] {
             WriteOp::Msg(m) => m,

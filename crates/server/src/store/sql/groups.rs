@@ -90,6 +90,11 @@ impl GroupStore for SqlStore {
 
     async fn join_group(&self, group: u64, user: u64, now_ms: u64, since: u64) -> Result<Join> {
         let (g, u) = (sql_id(group), sql_id(user));
+        // The group's last message may still be in the message log's tail.
+        let since = match self.journal.as_ref().and_then(|j| j.last_group_msg(group)) {
+            Some(last) => since.max(last + 1),
+            None => since,
+        };
         on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             let Some(r) = sqlx::query(q::GROUP_FOR_JOIN)

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::queries::common;
 use super::rows::SnapshotRow;
 use crate::store::{Snapshot, UserRow};
+use chat_proto::Msg;
 
 thread_local! {
     /// One read-only connection per database file per thread.
@@ -77,26 +78,115 @@ impl InlineReads {
 
     /// Friends, groups and inbox mark, as [`AccountStore::snapshot`](crate::store::AccountStore::snapshot).
     pub fn snapshot(&self, user: i64) -> rusqlite::Result<Snapshot> {
+        self.with(|c| self.snapshot_on(c, user))
+    }
+
+    fn snapshot_on(&self, c: &Connection, user: i64) -> rusqlite::Result<Snapshot> {
+        let mut stmt = c.prepare_cached(common::SNAPSHOT)?;
+        let rows = stmt
+            .query_map(
+                params![user, user, user, user, user, user, user, user],
+                |r| {
+                    Ok(SnapshotRow {
+                        kind: r.get(0)?,
+                        id: r.get(1)?,
+                        name: r.get(2)?,
+                        descr: r.get(3)?,
+                        num: r.get(4)?,
+                        num2: r.get(5)?,
+                        num3: r.get(6)?,
+                        name2: r.get(7)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(SnapshotRow::decode(rows))
+    }
+
+    /// The message `from` sent with this `cid`.
+    pub fn msg_by_cid(&self, from: u64, cid: &str) -> rusqlite::Result<Option<Msg>> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(common::SNAPSHOT)?;
-            let rows = stmt
-                .query_map(
-                    params![user, user, user, user, user, user, user, user],
-                    |r| {
-                        Ok(SnapshotRow {
-                            kind: r.get(0)?,
-                            id: r.get(1)?,
-                            name: r.get(2)?,
-                            descr: r.get(3)?,
-                            num: r.get(4)?,
-                            num2: r.get(5)?,
-                            num3: r.get(6)?,
-                            name2: r.get(7)?,
-                        })
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(SnapshotRow::decode(rows))
+            c.prepare_cached(common::MSG_BY_CID)?
+                .query_row(params![from as i64, cid], msg_from)
+                .optional()
         })
     }
+
+    /// Who has not acked a message yet.
+    pub fn inbox_holders(&self, id: u64) -> rusqlite::Result<Vec<u64>> {
+        self.ids(common::INBOX_HOLDERS, &[id as i64])
+    }
+
+    /// A group's members.
+    pub fn member_ids(&self, group: u64) -> rusqlite::Result<Vec<u64>> {
+        self.ids(common::MEMBER_IDS, &[group as i64])
+    }
+
+    /// The snapshot and `user`'s inbox entries in `range`, read in one
+    /// transaction (one moment of the database).
+    pub fn snapshot_and_between(
+        &self,
+        user: u64,
+        range: (u64, u64),
+    ) -> rusqlite::Result<(Snapshot, Vec<u64>)> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let snap = self.snapshot_on(&tx, user as i64)?;
+            let mut stmt = tx.prepare_cached(common::INBOX_BETWEEN)?;
+            let (lo, hi) = (range.0.min(i64::MAX as u64), range.1.min(i64::MAX as u64));
+            let ids = stmt
+                .query_map(params![user as i64, lo as i64, hi as i64], |r| {
+                    r.get::<_, i64>(0)
+                })?
+                .map(|r| r.map(|v| v as u64))
+                .collect::<rusqlite::Result<Vec<u64>>>()?;
+            drop(stmt);
+            // The highest entry below the range (the mark's `upto` when
+            // the tail acked every entry from `lo` on).
+            let below: Option<i64> = tx.query_row(
+                "SELECT MAX(msg_id) FROM inbox WHERE user_id = ? AND msg_id < ?",
+                params![user as i64, lo as i64],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            let mut ids = ids;
+            if let Some(b) = below {
+                ids.push(b as u64);
+            }
+            Ok((snap, ids))
+        })
+    }
+
+    pub fn are_friends(&self, a: u64, b: u64) -> rusqlite::Result<bool> {
+        Ok(!self
+            .ids(common::ARE_FRIENDS, &[a as i64, b as i64])?
+            .is_empty())
+    }
+
+    pub fn is_member(&self, group: u64, user: u64) -> rusqlite::Result<bool> {
+        Ok(!self
+            .ids(common::ROLE, &[group as i64, user as i64])?
+            .is_empty())
+    }
+
+    /// The first column of every row, as ids.
+    fn ids(&self, sql: &str, args: &[i64]) -> rusqlite::Result<Vec<u64>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|v| v as u64)).collect()
+        })
+    }
+}
+
+fn msg_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Msg> {
+    Ok(Msg {
+        id: r.get::<_, i64>(0)? as u64,
+        from: r.get::<_, i64>(1)? as u64,
+        to: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+        group: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+        text: r.get(4)?,
+        cid: r.get(5)?,
+        ts: r.get::<_, i64>(6)? as u64,
+    })
 }

@@ -34,6 +34,11 @@ pub(super) fn sqlite_migrator() -> Migrator {
             "consent",
             include_str!("../../../migrations/sqlite/0003_consent.sql"),
         ),
+        migration(
+            4,
+            "message log",
+            include_str!("../../../migrations/sqlite/0004_message_log.sql"),
+        ),
     ])
 }
 

@@ -19,7 +19,9 @@
 //! - [`rows`]: row decoders;
 //! - [`inline`]: the login's SQLite reads on the calling thread;
 //! - [`checkpoint`]: the WAL checkpointer;
-//! - [`batch`]: the writer's batched transaction;
+//! - [`journal`]: SQLite's message log (one append and fsync a commit),
+//!   applied to the database file in the background;
+//! - [`batch`]: the writer's batched transaction (MySQL);
 //! - [`accounts`], [`friends`], [`groups`], [`messages`], [`slots`]: the
 //!   store traits, one file each.
 
@@ -32,6 +34,7 @@ mod checkpoint;
 mod friends;
 mod groups;
 mod inline;
+pub(crate) mod journal;
 mod messages;
 mod migrate;
 mod options;
@@ -41,7 +44,7 @@ mod slots;
 mod url;
 
 pub use options::{SqliteSync, StoreOptions};
-pub use url::redact;
+pub use url::{redact, sqlite_path};
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -76,10 +79,11 @@ pub struct SqlStore {
     pools: Pools,
     /// Hot reads on the calling thread (SQLite only).
     inline: Option<inline::InlineReads>,
+    /// SQLite's message log: the writer's batches go there, and message
+    /// reads merge its tail with the tables.
+    journal: Option<Arc<journal::Journal>>,
     /// Stops the background checkpointer (SQLite).
     stop: CancellationToken,
-    /// Set by the checkpointer when the writer should restart the WAL.
-    wal_restart: Arc<AtomicBool>,
     /// What `--db` named, without credentials, for logs.
     description: String,
     /// Whether a batch checks again, at commit, that each message's sender
@@ -96,11 +100,28 @@ impl SqlStore {
         let description = url::redact(url);
         let stop = CancellationToken::new();
         let wal_restart = Arc::new(AtomicBool::new(false));
-        let (pools, inline) = if let Some(path) = url::sqlite_path(url) {
+        let (pools, inline, journal) = if let Some(path) = url::sqlite_path(url) {
             let pools = open_sqlite(path, opts, &wal_restart, &stop).await?;
-            (pools, Some(inline::InlineReads::new(path)))
+            let jopts = journal::JournalOptions {
+                sync: opts.sqlite_sync == SqliteSync::Full,
+                apply_every: opts.log_apply_every,
+                wal_restart: wal_restart.clone(),
+                gate: match &pools {
+                    Pools::Sqlite { write, .. } => Some(write.clone()),
+                    Pools::Mysql(_) => None,
+                },
+            };
+            let path = path.to_owned();
+            let journal = tokio::task::spawn_blocking(move || journal::Journal::open(&path, jopts))
+                .await
+                .map_err(|e| StoreError::Internal(format!("opening the message log: {e}")))??;
+            (
+                pools,
+                Some(inline::InlineReads::new(journal.db())),
+                Some(journal),
+            )
         } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            (open_mysql(url, opts).await?, None)
+            (open_mysql(url, opts).await?, None, None)
         } else {
             return Err(StoreError::Internal(format!(
                 "unsupported --db URL {description}: use sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB"
@@ -109,8 +130,8 @@ impl SqlStore {
         Ok(SqlStore {
             pools,
             inline,
+            journal,
             stop,
-            wal_restart,
             description,
             verify_at_commit: opts.verify_at_commit,
         })
@@ -123,6 +144,10 @@ impl SqlStore {
 
     /// Closes every connection (after a final flush).
     pub async fn close(&self) {
+        if let Some(j) = &self.journal {
+            // Everything the log holds goes into the database file first.
+            j.shutdown(Duration::from_secs(30)).await;
+        }
         self.stop.cancel();
         match &self.pools {
             Pools::Sqlite {
@@ -139,6 +164,16 @@ impl SqlStore {
                 }
             }
             Pools::Mysql(p) => p.close().await,
+        }
+    }
+}
+
+impl Drop for SqlStore {
+    fn drop(&mut self) {
+        // A store dropped without `close` still stops its log's applier
+        // (after a last apply).
+        if let Some(j) = &self.journal {
+            j.request_stop();
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct StoreOptions {
     /// share the database (another node may change a relation a moment
     /// before); one node alone keeps its cache coherent itself.
     pub verify_at_commit: bool,
+    /// SQLite: how often the message log is applied to the database file
+    /// (zero: after every commit; tests use it to exercise the merge).
+    pub log_apply_every: Duration,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +51,7 @@ impl Default for StoreOptions {
             pool_size: 8,
             acquire_timeout: Duration::from_secs(5),
             verify_at_commit: false,
+            log_apply_every: Duration::from_secs(1),
         }
     }
 }

@@ -98,6 +98,8 @@ pub mod common {
     pub const DELETE_INBOX_OF: &str = "DELETE FROM inbox WHERE user_id = ?";
     /// Who has not acked a message yet.
     pub const INBOX_HOLDERS: &str = "SELECT user_id FROM inbox WHERE msg_id = ?";
+    pub const INBOX_BETWEEN: &str =
+        "SELECT msg_id FROM inbox WHERE user_id = ? AND msg_id >= ? AND msg_id <= ?";
     pub const HISTORY_GROUP: &str = "SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE group_id = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?";
 
