@@ -271,6 +271,10 @@ impl BatchStore for SqlStore {
                 WriteOp::Ack { .. } => None,
             })
             .collect();
+        // With the message log, a committed batch may not be in the
+        // tables yet: the log's tail answers first.
+        let tail = self.journal.as_deref();
+        let in_tail = |id: u64| tail.and_then(|j| j.holders(id));
         on!(self, write, |p, q| {
             // The batch is one transaction: if any of its new messages is
             // stored, all of it is. (A batch whose messages were all
@@ -278,6 +282,10 @@ impl BatchStore for SqlStore {
             // would change differently.)
             let mut stored = false;
             for m in &msgs {
+                if in_tail(m.id).is_some() {
+                    stored = true;
+                    break;
+                }
                 if sqlx::query(q::MSG_EXISTS)
                     .bind(sql_id(m.id))
                     .fetch_optional(p)
@@ -297,6 +305,12 @@ impl BatchStore for SqlStore {
                     out.push(WriteOutcome::Acked);
                     continue;
                 };
+                if let Some(holders) = in_tail(m.id) {
+                    out.push(WriteOutcome::Msg(Stored::New {
+                        recipients: holders,
+                    }));
+                    continue;
+                }
                 let ours = sqlx::query(q::MSG_EXISTS)
                     .bind(sql_id(m.id))
                     .fetch_optional(p)
@@ -309,6 +323,18 @@ impl BatchStore for SqlStore {
                         .await?;
                     out.push(WriteOutcome::Msg(Stored::New {
                         recipients: holders.into_iter().map(|v| v as u64).collect(),
+                    }));
+                    continue;
+                }
+                if let Some((id, ts)) = m
+                    .cid
+                    .as_deref()
+                    .and_then(|cid| tail?.sent_with_cid(m.from, cid))
+                {
+                    out.push(WriteOutcome::Msg(Stored::Duplicate {
+                        id,
+                        ts,
+                        again: None,
                     }));
                     continue;
                 }

@@ -582,6 +582,19 @@ impl Journal {
         })
     }
 
+    /// Who still holds message `id`, when the tail has it (committed and
+    /// not yet applied to the tables).
+    pub fn holders(&self, id: u64) -> Option<Vec<u64>> {
+        self.tail().holders(id)
+    }
+
+    /// The (id, ts) of what `from` sent with `cid`, when the tail has it.
+    pub fn sent_with_cid(&self, from: u64, cid: &str) -> Option<(u64, u64)> {
+        self.tail()
+            .by_cid(from, cid)
+            .map(|e| (e.msg.id, e.msg.ts))
+    }
+
     /// The highest message id in the tail.
     pub fn max_id(&self) -> u64 {
         self.tail().max_id()
