@@ -590,9 +590,7 @@ impl Journal {
 
     /// The (id, ts) of what `from` sent with `cid`, when the tail has it.
     pub fn sent_with_cid(&self, from: u64, cid: &str) -> Option<(u64, u64)> {
-        self.tail()
-            .by_cid(from, cid)
-            .map(|e| (e.msg.id, e.msg.ts))
+        self.tail().by_cid(from, cid).map(|e| (e.msg.id, e.msg.ts))
     }
 
     /// The highest message id in the tail.
