@@ -18,6 +18,10 @@
 //! At start, segments above `applied` are read back (a torn last record,
 //! from a crash in the middle of a write, is cut off: it never got its
 //! fsync, so it never answered anyone) and applied before the node serves.
+//!
+//! Over 500 lines: the commit, the applier and recovery share the segment
+//! files, the lock order and the tail's hand-over, so they stay in one
+//! file; the record format ([`record`]) and the tail ([`tail`]) are apart.
 
 mod record;
 mod tail;
