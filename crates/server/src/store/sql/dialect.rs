@@ -42,7 +42,7 @@ pub(super) use on;
 /// commit) is run again, whole, before its caller hears `Conflict`.
 pub(super) const CONFLICT_RETRIES: u32 = 8;
 
-/// The pause before retry number `attempt` (from 1): 2 ms doubling up to
+/// The pause before retry number `attempt` (from 1): 4 ms doubling up to
 /// 128 ms, plus up to as much again at random, so that two nodes' writers
 /// that collided do not collide again in step.
 pub(super) fn conflict_pause(attempt: u32) -> std::time::Duration {
