@@ -8,7 +8,11 @@
 //!
 //! SQLite allows one writer at a time, so its store keeps two pools: one
 //! connection for writes and a few for reads (WAL lets reads run beside the
-//! writer). MySQL uses one pool for both.
+//! writer). MySQL uses one pool for both. On a MariaDB Galera cluster the
+//! same code runs on every node: reads wait for the cluster's earlier
+//! commits (`galera_session`), locks are row writes that Galera certifies
+//! (migration 0004), and a call that loses a certification conflict runs
+//! again (`dialect::retrying!`).
 //!
 //! The pieces, by concern:
 //! - [`options`]: durability and pool settings;
