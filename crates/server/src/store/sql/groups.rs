@@ -228,6 +228,10 @@ impl GroupStore for SqlStore {
         let g = sql_id(group);
         retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            // Locked before the members are read: a join under way
+            // (here, or on another Galera node, whose commit would then
+            // abort this one) ends first, and its member is listed.
+            lock!(&mut *tx, q::LOCK_GROUP, g);
             let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
                 .bind(g)
                 .fetch_all(&mut *tx)
