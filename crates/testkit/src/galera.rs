@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sqlx::Connection;
 
-use crate::{Child, free_port, wait_port};
+use crate::{Child, wait_port};
 
 /// Where Debian's `galera-4` puts the provider.
 pub const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
@@ -98,15 +98,26 @@ pub fn available() -> bool {
     }
 }
 
-/// A port no other node of this cluster took.
+/// A free port no other node of this cluster took, below Linux's
+/// ephemeral range (32768 and up): a port the kernel picked for us could
+/// be given to some outgoing connection before the node binds it.
 fn fresh_port(taken: &mut Vec<u16>) -> anyhow::Result<u16> {
-    loop {
-        let p = free_port()?;
-        if !taken.contains(&p) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    for _ in 0..1000 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+        let n =
+            SEED.fetch_add(0x9E37_79B9, Ordering::Relaxed) ^ nanos ^ u64::from(std::process::id());
+        let p = 20000 + (n % 12000) as u16;
+        if !taken.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             taken.push(p);
             return Ok(p);
         }
     }
+    bail!("no free port found between 20000 and 32000")
 }
 
 /// Gives `path` (and all below it) to the `mysql` user when we are root;
@@ -269,6 +280,22 @@ impl GaleraCluster {
         if !available() {
             return Ok(None);
         }
+        // A node can fail to start for reasons of the moment (a port taken
+        // meanwhile): start afresh, on other ports.
+        let mut attempt = 1;
+        loop {
+            match GaleraCluster::start_once().await {
+                Ok(cluster) => return Ok(Some(cluster)),
+                Err(e) if attempt < 3 => {
+                    eprintln!("a Galera cluster failed to start (attempt {attempt}): {e:#}");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn start_once() -> anyhow::Result<GaleraCluster> {
         let sst = sst_method().context("no state transfer method")?;
         let dir = tempfile::tempdir()?;
         let mut taken = Vec::new();
@@ -351,7 +378,7 @@ impl GaleraCluster {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        Ok(Some(cluster))
+        Ok(cluster)
     }
 
     /// Waits until every running node sees `size` nodes in the cluster.
