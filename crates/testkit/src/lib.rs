@@ -21,6 +21,7 @@ use chatserver::{Config, Server};
 
 pub mod chaos;
 pub mod fixture;
+pub mod galera;
 mod link;
 pub mod redis_cluster;
 

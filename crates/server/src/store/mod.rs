@@ -25,8 +25,10 @@ pub enum StoreError {
     /// nothing was changed and the request can be retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// The transaction lost a race (deadlock, lock timeout) and was rolled
-    /// back: nothing was changed and it can be retried at once.
+    /// The transaction lost a race (deadlock, lock timeout, a Galera
+    /// certification conflict) and was rolled back: nothing was changed
+    /// and it can be retried at once. The SQL store retries its own calls
+    /// a few times before it reports this.
     #[error("database conflict: {0}")]
     Conflict(String),
     /// The database was told to commit, and its answer was lost (the
@@ -79,11 +81,15 @@ enum Kind {
 fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         return match my.number() {
-            // Deadlock, lock wait timeout.
-            1213 | 1205 => Kind::Conflict,
+            // Deadlock (on Galera also a certification conflict with
+            // another node's commit, or a transaction aborted for one),
+            // lock wait timeout, an error during COMMIT (rolled back).
+            1213 | 1205 | 1180 => Kind::Conflict,
             // Server shutdown, gone away, lost connection, too many
-            // connections, read only, server closing.
-            1053 | 2006 | 2013 | 1040 | 1290 | 1836 | 1927 => Kind::Transient,
+            // connections, read only, server closing; a Galera node that
+            // is not part of the primary component ("WSREP has not yet
+            // prepared node for application use").
+            1053 | 2006 | 2013 | 1040 | 1290 | 1836 | 1927 | 1047 => Kind::Transient,
             _ => Kind::Other,
         };
     }

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use chatserver::store::{
-    AddFriend, InboxMark, NewMsg, SqlStore, Store, StoreError, StoreOptions, Target, UserRow,
-    WriteOp,
-};
+use chatserver::store::{SqlStore, StoreOptions};
+
+mod helpers;
+use helpers::*;
 
 async fn sqlite_with(opts: StoreOptions) -> (Arc<SqlStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -70,65 +70,4 @@ async fn mysql_nodes_starting_together_migrate_once() {
         store.close().await;
     }
     chat_testkit::drop_mysql_db(&url).await.unwrap();
-}
-
-/// The ids of these users, in their order.
-fn ids(users: &[UserRow]) -> Vec<u64> {
-    users.iter().map(|u| u.id).collect()
-}
-
-fn sorted(mut v: Vec<u64>) -> Vec<u64> {
-    v.sort_unstable();
-    v
-}
-
-async fn user(s: &dyn Store, name: &str) -> u64 {
-    s.create_user(name, "$h", 0).await.unwrap()
-}
-
-/// `a` asks `b` and `b` accepts.
-async fn befriend(s: &dyn Store, a: u64, b: u64) {
-    assert!(matches!(
-        s.add_friend(a, b, 0).await.unwrap(),
-        AddFriend::Requested { .. }
-    ));
-    assert!(s.accept_friend(b, a, 0).await.unwrap().is_some());
-}
-
-fn msg(id: u64, from: u64, target: Target, text: &str, cid: Option<&str>) -> WriteOp {
-    WriteOp::Msg(NewMsg {
-        id,
-        ts: 1000 + id,
-        from,
-        target,
-        text: text.into(),
-        cid: cid.map(str::to_owned),
-    })
-}
-
-/// Stores one message.
-async fn send(s: &dyn Store, id: u64, from: u64, target: Target) {
-    s.write_batch(&[msg(id, from, target, &format!("m{id}"), None)])
-        .await
-        .unwrap();
-}
-
-/// Runs a store call until it does not lose a race (`Conflict` means
-/// nothing changed and it may be retried at once).
-async fn retried<T, F, Fut>(f: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = chatserver::store::Result<T>>,
-{
-    for _ in 0..100 {
-        match f().await {
-            Err(StoreError::Conflict(_)) => continue,
-            other => return other.unwrap(),
-        }
-    }
-    panic!("still conflicting after 100 tries");
-}
-
-fn mark(upto: u64, count: u64) -> InboxMark {
-    InboxMark { upto, count }
 }

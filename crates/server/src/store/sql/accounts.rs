@@ -4,14 +4,14 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqlStore;
-use super::dialect::{LastId, on, role_from, sql_before, sql_id};
+use super::dialect::{LastId, on, retrying, role_from, sql_before, sql_id};
 use super::rows::{SnapshotRow, user_from_row};
 use crate::store::{AccountStore, DeletedAccount, GroupExit, GroupFate, Result, Snapshot, UserRow};
 
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn create_user(&self, name: &str, pw_hash: &str, now_ms: u64) -> Result<u64> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let r = sqlx::query(q::INSERT_USER)
                 .bind(name)
                 .bind(pw_hash)
@@ -19,7 +19,7 @@ impl AccountStore for SqlStore {
                 .execute(p)
                 .await?;
             Ok(r.last_id())
-        })
+        }))
     }
 
     async fn user(&self, id: u64) -> Result<Option<UserRow>> {
@@ -49,7 +49,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_password(&self, user: u64, pw_hash: &str) -> Result<()> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             sqlx::query(q::SET_PASSWORD)
                 .bind(pw_hash)
@@ -62,21 +62,21 @@ impl AccountStore for SqlStore {
                 .await?;
             tx.commit().await?;
             Ok(())
-        })
+        }))
     }
 
     async fn delete_tokens(&self, user: u64) -> Result<()> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             sqlx::query(q::DELETE_TOKENS)
                 .bind(sql_id(user))
                 .execute(p)
                 .await?;
             Ok(())
-        })
+        }))
     }
 
     async fn insert_token(&self, hash: &[u8], user: u64, expires_ms: u64) -> Result<()> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             sqlx::query(q::INSERT_TOKEN)
                 .bind(hash)
                 .bind(sql_id(user))
@@ -84,7 +84,7 @@ impl AccountStore for SqlStore {
                 .execute(p)
                 .await?;
             Ok(())
-        })
+        }))
     }
 
     async fn token_user(&self, hash: &[u8], now_ms: u64) -> Result<Option<UserRow>> {
@@ -108,20 +108,20 @@ impl AccountStore for SqlStore {
     }
 
     async fn delete_token(&self, hash: &[u8]) -> Result<()> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             sqlx::query(q::DELETE_TOKEN).bind(hash).execute(p).await?;
             Ok(())
-        })
+        }))
     }
 
     async fn purge_tokens(&self, now_ms: u64) -> Result<u64> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let r = sqlx::query(q::PURGE_TOKENS)
                 .bind(now_ms as i64)
                 .execute(p)
                 .await?;
             Ok(r.rows_affected())
-        })
+        }))
     }
 
     async fn snapshot(&self, user: u64) -> Result<Snapshot> {
@@ -219,7 +219,7 @@ impl SqlStore {
 
     async fn delete_account_sql(&self, user: u64, now_ms: u64) -> Result<Option<DeletedAccount>> {
         let me = sql_id(user);
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             let live = sqlx::query(q::LOCK_USER)
                 .bind(me)
@@ -313,6 +313,6 @@ impl SqlStore {
                 requested: ids(requested),
                 groups,
             }))
-        })
+        }))
     }
 }

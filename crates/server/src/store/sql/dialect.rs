@@ -37,6 +37,51 @@ macro_rules! on {
 
 pub(super) use on;
 
+/// How often a store call that lost a race (a deadlock, a lock wait
+/// timeout, or on Galera a certification conflict with another node's
+/// commit) is run again, whole, before its caller hears `Conflict`.
+pub(super) const CONFLICT_RETRIES: u32 = 8;
+
+/// The pause before retry number `attempt` (from 1): 4 ms doubling up to
+/// 128 ms, plus up to as much again at random, so that two nodes' writers
+/// that collided do not collide again in step.
+pub(super) fn conflict_pause(attempt: u32) -> std::time::Duration {
+    let base = 2u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    std::time::Duration::from_micros(base * 1000 + nanos % (base * 1000))
+}
+
+/// Runs `$body`, a store call's whole transaction (or single statement)
+/// yielding a `Result`, again from the start while it fails with
+/// [`StoreError::Conflict`](crate::store::StoreError::Conflict): such a
+/// transaction was rolled back, so nothing of it happened. On a Galera
+/// cluster a transaction can lose at any statement (another node's commit
+/// aborts it) or at COMMIT (certification), never half-applied. A `return`
+/// in `$body` ends that attempt with its value.
+macro_rules! retrying {
+    ($body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let result: $crate::store::Result<_> = async { $body }.await;
+            match result {
+                Err($crate::store::StoreError::Conflict(detail))
+                    if attempt < $crate::store::sql::dialect::CONFLICT_RETRIES =>
+                {
+                    attempt += 1;
+                    $crate::metrics::store_conflict();
+                    tracing::debug!(error = %detail, attempt, "a store call lost a race; running it again");
+                    tokio::time::sleep($crate::store::sql::dialect::conflict_pause(attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(super) use retrying;
+
 /// Runs a statement with these bound values on `$ex` (a pool or `&mut
 /// *tx`); yields how many rows it changed.
 macro_rules! exec {

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use super::SqlStore;
-use super::dialect::{exec, exists, lock, on, sql_id};
+use super::dialect::{exec, exists, lock, on, retrying, sql_id};
 use super::rows::user_from_row;
 use crate::store::{AddFriend, Block, FriendStore, Result, UserRow};
 
@@ -33,7 +33,7 @@ impl FriendStore for SqlStore {
 
     async fn add_friend(&self, a: u64, b: u64, now_ms: u64) -> Result<AddFriend> {
         let (a, b) = (sql_id(a), sql_id(b));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_PAIR, a, b);
             let Some(row) = sqlx::query(q::USER)
@@ -67,12 +67,12 @@ impl FriendStore for SqlStore {
                 new,
                 hidden,
             })
-        })
+        }))
     }
 
     async fn accept_friend(&self, a: u64, from: u64, now_ms: u64) -> Result<Option<UserRow>> {
         let (a, from) = (sql_id(a), sql_id(from));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_PAIR, a, from);
             // A request from a user a blocks is hidden from a.
@@ -93,12 +93,12 @@ impl FriendStore for SqlStore {
             exec!(&mut *tx, q::DELETE_REQUESTS_BETWEEN, a, from, from, a);
             tx.commit().await?;
             Ok(Some(user_from_row(&row)?))
-        })
+        }))
     }
 
     async fn decline_friend(&self, a: u64, from: u64) -> Result<bool> {
         let (a, from) = (sql_id(a), sql_id(from));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_PAIR, a, from);
             if exists!(&mut *tx, q::BLOCKS, a, from) {
@@ -107,12 +107,12 @@ impl FriendStore for SqlStore {
             let gone = exec!(&mut *tx, q::DELETE_REQUEST, from, a) > 0;
             tx.commit().await?;
             Ok(gone)
-        })
+        }))
     }
 
     async fn cancel_friend(&self, a: u64, to: u64) -> Result<Option<bool>> {
         let (a, to) = (sql_id(a), sql_id(to));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_PAIR, a, to);
             if exec!(&mut *tx, q::DELETE_REQUEST, a, to) == 0 {
@@ -121,24 +121,24 @@ impl FriendStore for SqlStore {
             let hidden = exists!(&mut *tx, q::BLOCKS, to, a);
             tx.commit().await?;
             Ok(Some(hidden))
-        })
+        }))
     }
 
     async fn remove_friend(&self, a: u64, b: u64) -> Result<bool> {
         let (a, b) = (sql_id(a), sql_id(b));
-        on!(self, write, |p, q| Ok(exec!(
+        retrying!(on!(self, write, |p, q| Ok(exec!(
             p,
             q::DELETE_FRIENDSHIP,
             a,
             b,
             b,
             a
-        ) > 0))
+        ) > 0)))
     }
 
     async fn block(&self, a: u64, b: u64, now_ms: u64) -> Result<Block> {
         let (a, b) = (sql_id(a), sql_id(b));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_PAIR, a, b);
             if !exists!(&mut *tx, q::USER, b) {
@@ -150,12 +150,12 @@ impl FriendStore for SqlStore {
             exec!(&mut *tx, q::DELETE_INVITES_BY, a, b);
             tx.commit().await?;
             Ok(Block::Done { was_friend })
-        })
+        }))
     }
 
     async fn unblock(&self, a: u64, b: u64) -> Result<()> {
         let (a, b) = (sql_id(a), sql_id(b));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_PAIR, a, b);
             exec!(&mut *tx, q::DELETE_BLOCK, a, b);
@@ -163,7 +163,7 @@ impl FriendStore for SqlStore {
             exec!(&mut *tx, q::DELETE_REQUEST, b, a);
             tx.commit().await?;
             Ok(())
-        })
+        }))
     }
 
     async fn blocks(&self, a: u64, b: u64) -> Result<bool> {

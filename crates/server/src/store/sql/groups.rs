@@ -7,7 +7,9 @@ use chat_proto::{Role, Visibility};
 use sqlx::Row;
 
 use super::SqlStore;
-use super::dialect::{LastId, exec, exists, lock, on, role_from, role_to, sql_id, visibility_to};
+use super::dialect::{
+    LastId, exec, exists, lock, on, retrying, role_from, role_to, sql_id, visibility_to,
+};
 use super::rows::{group_from_row, user_from_row};
 use crate::store::{GroupRow, GroupStore, Invited, Join, Result, UserRow};
 
@@ -21,7 +23,7 @@ impl GroupStore for SqlStore {
         visibility: Visibility,
         now_ms: u64,
     ) -> Result<u64> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             let r = sqlx::query(q::INSERT_GROUP)
                 .bind(name)
@@ -43,7 +45,7 @@ impl GroupStore for SqlStore {
             );
             tx.commit().await?;
             Ok(id)
-        })
+        }))
     }
 
     async fn group(&self, id: u64) -> Result<Option<GroupRow>> {
@@ -66,7 +68,7 @@ impl GroupStore for SqlStore {
         desc: Option<&str>,
         visibility: Option<Visibility>,
     ) -> Result<Option<GroupRow>> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             exec!(
                 &mut *tx,
@@ -85,7 +87,7 @@ impl GroupStore for SqlStore {
                 Some(r) => Some(group_from_row(&r)?),
                 None => None,
             })
-        })
+        }))
     }
 
     async fn join_group(&self, group: u64, user: u64, now_ms: u64, since: u64) -> Result<Join> {
@@ -95,8 +97,11 @@ impl GroupStore for SqlStore {
             Some(last) => since.max(last + 1),
             None => since,
         };
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            // A delete of the group (or an invite) under way, here or on
+            // another Galera node, and this join exclude each other.
+            lock!(&mut *tx, q::LOCK_GROUP, g);
             let Some(r) = sqlx::query(q::GROUP_FOR_JOIN)
                 .bind(g)
                 .fetch_optional(&mut *tx)
@@ -133,12 +138,12 @@ impl GroupStore for SqlStore {
             );
             tx.commit().await?;
             Ok(Join::Joined(row))
-        })
+        }))
     }
 
     async fn invite(&self, group: u64, user: u64, by: u64, now_ms: u64) -> Result<Invited> {
         let (g, u) = (sql_id(group), sql_id(user));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             lock!(&mut *tx, q::LOCK_GROUP, g);
             if exists!(&mut *tx, q::ROLE, g, u) {
@@ -147,16 +152,16 @@ impl GroupStore for SqlStore {
             exec!(&mut *tx, q::UPSERT_INVITE, g, u, sql_id(by), now_ms as i64);
             tx.commit().await?;
             Ok(Invited::Invited)
-        })
+        }))
     }
 
     async fn decline_invite(&self, group: u64, user: u64) -> Result<bool> {
-        on!(self, write, |p, q| Ok(exec!(
+        retrying!(on!(self, write, |p, q| Ok(exec!(
             p,
             q::DELETE_INVITE,
             sql_id(group),
             sql_id(user)
-        ) > 0))
+        ) > 0)))
     }
 
     async fn role(&self, group: u64, user: u64) -> Result<Option<Role>> {
@@ -183,7 +188,7 @@ impl GroupStore for SqlStore {
 
     async fn set_role(&self, group: u64, user: u64, role: Role) -> Result<bool> {
         let (g, u) = (sql_id(group), sql_id(user));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             // MySQL counts only changed rows: check membership first.
             if !exists!(&mut *tx, q::ROLE, g, u) {
@@ -192,12 +197,12 @@ impl GroupStore for SqlStore {
             exec!(&mut *tx, q::SET_ROLE, role_to(role), g, u);
             tx.commit().await?;
             Ok(true)
-        })
+        }))
     }
 
     async fn transfer_group(&self, group: u64, from: u64, to: u64) -> Result<bool> {
         let (g, from, to) = (sql_id(group), sql_id(from), sql_id(to));
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
             if !exists!(&mut *tx, q::ROLE, g, to) {
                 return Ok(false);
@@ -207,22 +212,26 @@ impl GroupStore for SqlStore {
             exec!(&mut *tx, q::SET_CREATOR, to, g);
             tx.commit().await?;
             Ok(true)
-        })
+        }))
     }
 
     async fn leave_group(&self, group: u64, user: u64) -> Result<bool> {
-        on!(self, write, |p, q| Ok(exec!(
+        retrying!(on!(self, write, |p, q| Ok(exec!(
             p,
             q::DELETE_MEMBER,
             sql_id(group),
             sql_id(user)
-        ) > 0))
+        ) > 0)))
     }
 
     async fn delete_group(&self, group: u64) -> Result<Vec<u64>> {
         let g = sql_id(group);
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
+            // Locked before the members are read: a join under way
+            // (here, or on another Galera node, whose commit would then
+            // abort this one) ends first, and its member is listed.
+            lock!(&mut *tx, q::LOCK_GROUP, g);
             let ids: Vec<i64> = sqlx::query_scalar(q::MEMBER_IDS)
                 .bind(g)
                 .fetch_all(&mut *tx)
@@ -236,7 +245,7 @@ impl GroupStore for SqlStore {
             }
             tx.commit().await?;
             Ok(ids.into_iter().map(|v| v as u64).collect())
-        })
+        }))
     }
 
     async fn members(&self, group: u64) -> Result<Vec<(UserRow, Role)>> {

@@ -8,7 +8,11 @@
 //!
 //! SQLite allows one writer at a time, so its store keeps two pools: one
 //! connection for writes and a few for reads (WAL lets reads run beside the
-//! writer). MySQL uses one pool for both.
+//! writer). MySQL uses one pool for both. On a MariaDB Galera cluster the
+//! same code runs on every node: reads wait for the cluster's earlier
+//! commits (`galera_session`), locks are row writes that Galera certifies
+//! (migration 0004), and a call that loses a certification conflict runs
+//! again (`dialect::retrying!`).
 //!
 //! The pieces, by concern:
 //! - [`options`]: durability and pool settings;
@@ -268,6 +272,7 @@ async fn open_mysql(url: &str, opts: &StoreOptions) -> Result<Pools> {
     let pool = match MySqlPoolOptions::new()
         .max_connections(opts.pool_size.max(2))
         .acquire_timeout(opts.acquire_timeout)
+        .after_connect(|conn, _| Box::pin(galera_session(conn)))
         .connect_with(connect)
         .await
     {
@@ -290,6 +295,36 @@ async fn open_mysql(url: &str, opts: &StoreOptions) -> Result<Pools> {
             });
         }
     };
+    if is_galera(&mut *pool.acquire().await?).await? {
+        tracing::info!(
+            "the database is a Galera cluster node: reads wait for the cluster's \
+             earlier commits (wsrep_sync_wait = 1), and calls that lose a \
+             certification conflict are run again"
+        );
+    }
     migrate::migrate_mysql(&pool).await?;
     Ok(Pools::Mysql(pool))
+}
+
+/// Whether the server is a node of a Galera cluster (MariaDB with
+/// `wsrep_on`); MySQL and a MariaDB alone answer no.
+async fn is_galera(conn: &mut sqlx::MySqlConnection) -> std::result::Result<bool, sqlx::Error> {
+    let row: Option<(String, String)> = sqlx::query_as(queries::mysql::WSREP_ON)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")))
+}
+
+/// Sets up each new connection to a Galera node so that it reads its
+/// writes, wherever they were made: a read first waits until this node
+/// has applied everything the cluster committed before it (a user created
+/// through one node logs in through another; a retry on another node finds
+/// its first attempt). Nothing on other servers.
+async fn galera_session(conn: &mut sqlx::MySqlConnection) -> std::result::Result<(), sqlx::Error> {
+    if is_galera(conn).await? {
+        sqlx::query(queries::mysql::SYNC_WAIT)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -173,6 +173,10 @@ pub mod sqlite {
 
 pub mod mysql {
     pub use super::common::*;
+    /// Whether the server is a Galera node: `wsrep_on` is ON.
+    pub const WSREP_ON: &str = "SHOW VARIABLES LIKE 'wsrep_on'";
+    /// Galera: reads wait for the cluster's earlier commits.
+    pub const SYNC_WAIT: &str = "SET SESSION wsrep_sync_wait = 1";
     pub fn insert_messages(n: usize) -> &'static str {
         super::super::bulk::pick(&super::super::bulk::MYSQL_MESSAGES, n)
     }
@@ -185,23 +189,31 @@ pub mod mysql {
     pub const UPSERT_INVITE: &str = "INSERT INTO group_invites \
          (group_id, user_id, by_id, created_ms) VALUES (?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE by_id = VALUES(by_id), created_ms = VALUES(created_ms)";
-    /// Locks the group row so a concurrent delete waits for the join.
+    /// The group a join reads, after `LOCK_GROUP` (its row is locked
+    /// already; `FOR UPDATE` reads the latest committed version).
     pub const GROUP_FOR_JOIN: &str = "SELECT id, name, description, creator_id, visibility \
-         FROM chat_groups WHERE id = ? LOCK IN SHARE MODE";
+         FROM chat_groups WHERE id = ? FOR UPDATE";
     /// Locks both users' rows, in id order, first thing in a transaction
     /// on a pair (requests, friendship, block): calls on the same pair run
     /// one after the other, and each reads what the previous one
     /// committed (its read view starts after the lock). Without it, plain
     /// REPEATABLE READ checks let crossing requests both stay pending, or
-    /// an accept and a block both succeed.
-    pub const LOCK_PAIR: &str = "SELECT id FROM users WHERE id IN (?, ?) ORDER BY id FOR UPDATE";
+    /// an accept and a block both succeed. A write, not `SELECT ... FOR
+    /// UPDATE`: on Galera only written rows are certified, so two nodes'
+    /// transactions on one pair conflict (one is rolled back and retried)
+    /// only if both write the rows (migration 0004).
+    pub const LOCK_PAIR: &str =
+        "UPDATE users SET lock_seq = lock_seq + 1 WHERE id IN (?, ?) ORDER BY id";
     /// The live user, locked: deleting an account waits for the calls on
-    /// its pairs under way, and later ones find it gone.
+    /// its pairs under way, and later ones find it gone. (The deletion
+    /// then writes the row, which Galera certifies against the pair
+    /// calls' writes of it.)
     pub const LOCK_USER: &str =
         "SELECT id, name FROM users WHERE id = ? AND deleted_ms IS NULL FOR UPDATE";
-    /// Locks the group row: an invite waits for a join under way (which
-    /// share-locks it) and sees the new member.
-    pub const LOCK_GROUP: &str = "SELECT id FROM chat_groups WHERE id = ? FOR UPDATE";
+    /// Locks the group row by writing it (see `LOCK_PAIR`): joins, invites
+    /// and the group's deletion run one after the other, on one server or
+    /// across Galera nodes (where the loser is rolled back and retried).
+    pub const LOCK_GROUP: &str = "UPDATE chat_groups SET lock_seq = lock_seq + 1 WHERE id = ?";
     pub const HISTORY_WITH: &str = "(SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
          UNION ALL (SELECT id, sender_id, recipient_id, group_id, text, cid, ts \

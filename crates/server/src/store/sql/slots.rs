@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 
 use super::SqlStore;
-use super::dialect::on;
+use super::dialect::{on, retrying};
 use crate::store::{Result, SlotStore};
 
 #[async_trait]
 impl SlotStore for SqlStore {
     async fn claim_slot(&self, owner: &str, now_ms: u64, lease_ms: u64) -> Result<Option<u16>> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             for slot in 0..crate::ids::MAX_NODES {
                 let r = sqlx::query(q::CLAIM_SLOT)
                     .bind(owner)
@@ -24,11 +24,11 @@ impl SlotStore for SqlStore {
                 }
             }
             Ok(None)
-        })
+        }))
     }
 
     async fn renew_slot(&self, slot: u16, owner: &str, now_ms: u64, lease_ms: u64) -> Result<bool> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             let r = sqlx::query(q::RENEW_SLOT)
                 .bind((now_ms + lease_ms) as i64)
                 .bind(slot as i64)
@@ -36,17 +36,17 @@ impl SlotStore for SqlStore {
                 .execute(p)
                 .await?;
             Ok(r.rows_affected() == 1)
-        })
+        }))
     }
 
     async fn release_slot(&self, slot: u16, owner: &str) -> Result<()> {
-        on!(self, write, |p, q| {
+        retrying!(on!(self, write, |p, q| {
             sqlx::query(q::RELEASE_SLOT)
                 .bind(slot as i64)
                 .bind(owner)
                 .execute(p)
                 .await?;
             Ok(())
-        })
+        }))
     }
 }
