@@ -25,6 +25,8 @@
 //! - [`setup`]: users, the users file, friendships, groups.
 //! - [`conn`]: dialing over many loopback source addresses; the simple
 //!   request/reply exchange setup uses.
+//! - [`transport`]: what carries the frames: TCP lines, TLS, WebSocket
+//!   (`/ws` of the web listener), WSS; non-blocking, under every workload.
 //! - [`wire`]: the light frame parsing and the `cid` stamp that carries
 //!   each message's sender, number and send time.
 //! - [`stats`]: phases, counters, histograms, per-connection tallies.
@@ -56,6 +58,7 @@ pub mod setup;
 pub mod stats;
 pub mod sys;
 pub mod traffic;
+pub mod transport;
 pub mod wire;
 
 pub use cli::{Opts, Workload};

@@ -24,6 +24,8 @@ pub struct Summary {
     pub addr: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr2: Option<String>,
+    /// `tcp`, `tls`, `ws` or `wss`.
+    pub transport: &'static str,
     /// Connections driven by the workload (setup connections not counted).
     pub connections: usize,
     /// Of those, the ones that send.
@@ -137,7 +139,8 @@ impl Summary {
     pub fn new(opts: &Opts, shared: &Shared, window: &Window) -> Summary {
         Summary {
             workload: opts.workload.name(),
-            addr: opts.addr.clone(),
+            addr: opts.addr().to_owned(),
+            transport: opts.transport_name(),
             addr2: None,
             connections: 0,
             senders: 0,
@@ -183,8 +186,8 @@ impl Summary {
     pub fn human(&self) -> String {
         let mut s = String::new();
         let target = match &self.addr2 {
-            Some(a2) => format!("{} and {a2}", self.addr),
-            None => self.addr.clone(),
+            Some(a2) => format!("{} and {a2} over {}", self.addr, self.transport),
+            None => format!("{} over {}", self.addr, self.transport),
         };
         let mode = match (self.mode, self.window, self.rate) {
             ("closed", Some(w), _) => {

@@ -32,9 +32,12 @@ pub async fn run(opts: Opts) -> anyhow::Result<Summary> {
         opts.workload != Workload::Relay,
         "`relay` is a server, not a workload: run it with `chatbench relay`"
     );
-    let dialer = Arc::new(Dialer::new(&opts.addr, opts.source_ips).await?);
+    let addr = opts.addr();
+    let dialer = Arc::new(Dialer::with(addr, opts.source_ips, opts.layers(addr)?).await?);
     let dialer2 = match &opts.addr2 {
-        Some(a) => Some(Arc::new(Dialer::new(a, opts.source_ips).await?)),
+        Some(a) => Some(Arc::new(
+            Dialer::with(a, opts.source_ips, opts.layers(a)?).await?,
+        )),
         None => None,
     };
     let layout = Layout::of(&opts);
