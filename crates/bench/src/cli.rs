@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 use clap::{Parser, ValueEnum};
 
+pub use crate::storm::BackoffKind;
 pub use crate::transport::Kind as TransportKind;
 use crate::transport::Layers;
 
@@ -187,6 +188,22 @@ pub struct Opts {
     #[arg(long, value_name = "relay|HOST:PORT")]
     pub baseline: Option<String>,
 
+    /// `storm`: the process id of the node to kill (SIGKILL) once every
+    /// session is logged in and `--warmup` seconds have passed.
+    #[arg(long)]
+    pub kill_pid: Option<u32>,
+
+    /// `storm`: how victims wait before reconnecting: `new` (full-jitter
+    /// exponential, 1 s doubling to 30 s, as the terminal client) or `old`
+    /// (about 1 s, ±20%).
+    #[arg(long, value_enum, default_value_t = BackoffKind::New)]
+    pub backoff: BackoffKind,
+
+    /// `storm`: seconds to wait for every session to log in, and for
+    /// every victim to log in again after the kill.
+    #[arg(long, default_value_t = 300.0)]
+    pub storm_timeout: f64,
+
     /// No progress line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -210,6 +227,13 @@ pub enum Workload {
     CrossNode,
     /// Chat, group chat, history and sync, mixed by `--mix`.
     Mixed,
+    /// Reconnect storm after a node dies: `--connections` sessions (pairs
+    /// of friends chatting, `--rate` msg/s in all) through the balancer at
+    /// `--addr`; `--kill-pid` is killed; the victims reconnect with
+    /// `--backoff` and log in by token. Reports the time to the last
+    /// login, `unavailable` replies, presence flaps, and acknowledged
+    /// messages never delivered.
+    Storm,
     /// Not a workload: serve the in-memory relay on HOST PORT, the
     /// machine's ceiling to compare the server with.
     Relay,
@@ -224,6 +248,7 @@ impl Workload {
             Workload::Login => "login",
             Workload::CrossNode => "cross-node",
             Workload::Mixed => "mixed",
+            Workload::Storm => "storm",
             Workload::Relay => "relay",
         }
     }
@@ -344,6 +369,7 @@ impl Opts {
     pub fn connection_count(&self) -> usize {
         self.connections.unwrap_or(match self.workload {
             Workload::Login => 100,
+            Workload::Storm => 10_000,
             _ => 1000,
         })
     }
@@ -361,6 +387,10 @@ impl Opts {
 
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.duration)
+    }
+
+    pub fn storm_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.storm_timeout.min(86_400.0))
     }
 
     pub fn drain(&self) -> Duration {
@@ -419,6 +449,17 @@ impl Opts {
                         "--senders must be 1 to --group-size"
                     );
                 }
+            }
+            Workload::Storm => {
+                ensure!(
+                    self.connection_count() >= 2,
+                    "--connections must be at least 2"
+                );
+                ensure!(self.kill_pid.is_some(), "storm needs --kill-pid");
+                ensure!(
+                    self.storm_timeout.is_finite() && self.storm_timeout > 0.0,
+                    "--storm-timeout must be above 0"
+                );
             }
             Workload::Idle | Workload::Login => {
                 ensure!(

@@ -22,6 +22,8 @@
 //!   `login`): pipelined, non-blocking reads and writes, open or closed
 //!   loop, batched acks.
 //! - [`login`]: the reconnect storm of the `login` workload.
+//! - [`storm`]: `storm`, a node killed under load: the victims' reconnect
+//!   storm through the balancer, with the client's backoff or the old one.
 //! - [`setup`]: users, the users file, friendships, groups.
 //! - [`conn`]: dialing over many loopback source addresses; the simple
 //!   request/reply exchange setup uses.
@@ -56,6 +58,7 @@ pub mod report;
 pub mod runner;
 pub mod setup;
 pub mod stats;
+pub mod storm;
 pub mod sys;
 pub mod traffic;
 pub mod transport;

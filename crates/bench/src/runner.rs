@@ -40,6 +40,14 @@ pub async fn run(opts: Opts) -> anyhow::Result<Summary> {
         )),
         None => None,
     };
+    if opts.workload == Workload::Storm {
+        let need = opts.connection_count() as u64 + opts.setup_connections as u64 + 512;
+        let limit = sys::raise_fd_limit(need);
+        if limit < need {
+            eprintln!("chatbench: the open-file limit is {limit}, below the {need} this run needs");
+        }
+        return crate::storm::run(&opts, dialer).await;
+    }
     let layout = Layout::of(&opts);
     let need_fds = layout.users as u64 + opts.setup_connections as u64 + 512;
     let limit = sys::raise_fd_limit(need_fds);
