@@ -347,7 +347,10 @@ impl Session {
             if phase == Phase::Done {
                 break false;
             }
+            // A phase change goes first: nothing is sent once the load
+            // stopped (the drain counts on it).
             tokio::select! {
+                biased;
                 changed = phase_rx.changed() => {
                     if changed.is_err() {
                         break false;
@@ -407,17 +410,23 @@ impl Session {
                         self.tally.duplicates += 1;
                     }
                 }
-                Some("presence") if self.shared.killed().is_some() => match f.online {
-                    Some(false) => {
-                        self.tally.offline_seen += 1;
-                        self.friend_offline = true;
+                // From the kill until the run ends (when sessions close,
+                // their friends see them go, which is no flap).
+                Some("presence")
+                    if self.shared.killed().is_some() && self.shared.phase() < Phase::Done =>
+                {
+                    match f.online {
+                        Some(false) => {
+                            self.tally.offline_seen += 1;
+                            self.friend_offline = true;
+                        }
+                        Some(true) if self.friend_offline => {
+                            self.tally.flaps += 1;
+                            self.friend_offline = false;
+                        }
+                        _ => {}
                     }
-                    Some(true) if self.friend_offline => {
-                        self.tally.flaps += 1;
-                        self.friend_offline = false;
-                    }
-                    _ => {}
-                },
+                }
                 Some(_) => {}
                 None => {
                     let Some((id, seq)) = pending.pop_front() else {
