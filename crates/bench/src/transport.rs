@@ -51,6 +51,8 @@ pub enum Kind {
 
 /// Capacity kept for the socket's buffer between bursts.
 const KEEP_OUT: usize = 1 << 20;
+/// The WebSocket library's read buffer (its default is 128 KiB).
+const WS_READ_BUFFER: usize = 8 * 1024;
 /// Plaintext taken from rustls per read call.
 const TLS_CHUNK: usize = 16 * 1024;
 
@@ -371,8 +373,10 @@ impl Wire {
                 .insert("Origin", HeaderValue::from_str(origin)?);
         }
         // The server's frames are at most its --max-frame; the library's
-        // default limits (64 MiB) are far above.
-        let config = WebSocketConfig::default();
+        // default limits (64 MiB) are far above. The read buffer is kept
+        // small: the library zero-fills up to this much before each read,
+        // and a read here brings a few hundred bytes.
+        let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
         let mut mid = ClientHandshake::start(Pipe::default(), request, Some(config))
             .context("websocket request")?;
         loop {
