@@ -222,7 +222,6 @@ pub async fn run(opts: &Opts, dialer: Arc<Dialer>) -> anyhow::Result<Summary> {
         killed_us: AtomicU64::new(0),
         down: AtomicUsize::new(0),
         victims: AtomicUsize::new(0),
-        logged_in: AtomicUsize::new(0),
         acked: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         unanswered: AtomicU64::new(0),

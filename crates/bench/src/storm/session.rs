@@ -43,8 +43,6 @@ pub(super) struct Shared {
     pub(super) down: AtomicUsize,
     /// Sessions that lost their connection after the kill.
     pub(super) victims: AtomicUsize,
-    /// Sessions logged in (the first time).
-    pub(super) logged_in: AtomicUsize,
     pub(super) acked: AtomicU64,
     pub(super) delivered: AtomicU64,
     /// Chat requests without an answer yet (in flight or to resend).
@@ -167,7 +165,6 @@ impl Session {
                 None => return self.tally,
             }
         };
-        self.shared.logged_in.fetch_add(1, Relaxed);
         let _ = ready.send(()).await;
         drop(ready);
         loop {
