@@ -76,6 +76,10 @@ pub struct StormReport {
     pub unavailable_at_start: u64,
     /// Attempts that failed otherwise (refused connection, timeout...).
     pub failed_attempts: u64,
+    /// The same, by why: `connect` (refused, or the layers' handshake),
+    /// `closed before the reply` (e.g. the balancer had no node to give),
+    /// `no reply in 10 s`, `refused` (another error code), `unreadable reply`.
+    pub failures: BTreeMap<&'static str, u64>,
     /// Friends who saw their friend go offline, and come back.
     pub presence_offline_seen: u64,
     pub presence_flaps: u64,
@@ -116,6 +120,9 @@ impl StormReport {
             "  attempts      {} by the victims ({} unavailable, {} failed); {} unavailable to the first logins",
             self.attempts, self.unavailable, self.failed_attempts, self.unavailable_at_start
         );
+        if !self.failures.is_empty() {
+            let _ = writeln!(s, "  failed        {:?}", self.failures);
+        }
         let _ = writeln!(
             s,
             "  presence      {} offline seen by friends, {} flaps (offline then online)",
@@ -346,6 +353,7 @@ fn settle(opts: &Opts, pid: u32, killed: Instant, tallies: &[Tally]) -> StormRep
         unavailable: 0,
         unavailable_at_start: 0,
         failed_attempts: 0,
+        failures: BTreeMap::new(),
         presence_offline_seen: 0,
         presence_flaps: 0,
         sent: 0,
@@ -369,7 +377,10 @@ fn settle(opts: &Opts, pid: u32, killed: Instant, tallies: &[Tally]) -> StormRep
         r.attempts += t.attempts;
         r.unavailable += t.unavailable;
         r.unavailable_at_start += t.unavailable_at_start;
-        r.failed_attempts += t.failed_attempts;
+        for (why, n) in &t.failures {
+            r.failed_attempts += n;
+            *r.failures.entry(why).or_default() += n;
+        }
         r.presence_offline_seen += t.offline_seen;
         r.presence_flaps += t.flaps;
         r.sent += t.sent;

@@ -87,7 +87,8 @@ pub(super) struct Tally {
     pub(super) unavailable: u64,
     /// `unavailable` to the first login, before the kill.
     pub(super) unavailable_at_start: u64,
-    pub(super) failed_attempts: u64,
+    /// Attempts that failed otherwise, by why.
+    pub(super) failures: BTreeMap<&'static str, u64>,
     /// Its friend went offline, then online again (after the kill).
     pub(super) flaps: u64,
     pub(super) offline_seen: u64,
@@ -132,7 +133,8 @@ struct Msg<'a> {
 enum Refused {
     /// `unavailable`, to be retried after this many seconds.
     Busy(u64),
-    Failed,
+    /// Anything else, named for the report.
+    Failed(&'static str),
 }
 
 /// A logged-in connection: its transport and what followed the reply.
@@ -231,8 +233,12 @@ impl Session {
                     // Honour the server's word; it spreads it itself.
                     wait = Some(Duration::from_secs(secs.max(1)));
                 }
-                Ok(Err(Refused::Failed)) | Err(_) => {
-                    self.tally.failed_attempts += 1;
+                Ok(Err(Refused::Failed(why))) => {
+                    *self.tally.failures.entry(why).or_default() += 1;
+                    wait = Some(self.backoff.next_with(next_random(&mut self.rng)));
+                }
+                Err(_) => {
+                    *self.tally.failures.entry("no reply in 10 s").or_default() += 1;
                     wait = Some(self.backoff.next_with(next_random(&mut self.rng)));
                 }
             }
@@ -245,7 +251,7 @@ impl Session {
             .dialer
             .connect(self.plan.index)
             .await
-            .map_err(|_| Refused::Failed)?;
+            .map_err(|_| Refused::Failed("connect"))?;
         encode_into(
             t.out(),
             &RequestFrame {
@@ -257,28 +263,31 @@ impl Session {
                 },
             },
         );
-        t.write_all().await.map_err(|_| Refused::Failed)?;
+        t.write_all()
+            .await
+            .map_err(|_| Refused::Failed("closed before the reply"))?;
         let mut dec = LineDecoder::new(MAX_FRAME, 0);
         loop {
             // Only the reply is read here: what follows it (the inbox
             // replayed) stays in `dec` for `serve`.
             match dec.next_frame() {
                 Ok(Some(line)) => {
-                    let f: Frame = serde_json::from_slice(&line).map_err(|_| Refused::Failed)?;
+                    let f: Frame = serde_json::from_slice(&line)
+                        .map_err(|_| Refused::Failed("unreadable reply"))?;
                     if f.ev.is_some() {
                         continue;
                     }
                     return match (f.ok, f.code.as_deref()) {
                         (Some(true), _) => Ok((t, dec)),
                         (_, Some("unavailable")) => Err(Refused::Busy(f.retry_after.unwrap_or(1))),
-                        _ => Err(Refused::Failed),
+                        _ => Err(Refused::Failed("refused")),
                     };
                 }
                 Ok(None) => {}
-                Err(_) => return Err(Refused::Failed),
+                Err(_) => return Err(Refused::Failed("unreadable reply")),
             }
             match t.read_frames(&mut dec).await {
-                Ok(0) | Err(_) => return Err(Refused::Failed),
+                Ok(0) | Err(_) => return Err(Refused::Failed("closed before the reply")),
                 Ok(_) => {}
             }
         }
