@@ -280,11 +280,13 @@ pub async fn run(opts: &Opts, dialer: Arc<Dialer>) -> anyhow::Result<Summary> {
     let _ = shared.phase.send(Phase::Load);
     tokio::time::sleep(opts.warmup()).await;
 
+    // Marked before the signal: on a multi-threaded runtime the victims
+    // may see their connections drop before `kill` returns.
     let killed = Instant::now();
-    kill9(pid)?;
     shared
         .killed_us
         .store((killed - started).as_micros().max(1) as u64, Relaxed);
+    kill9(pid)?;
     if !opts.quiet {
         eprintln!("chatbench: killed {pid}");
     }
