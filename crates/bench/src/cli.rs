@@ -14,6 +14,10 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 use clap::{Parser, ValueEnum};
 
+pub use crate::storm::BackoffKind;
+pub use crate::transport::Kind as TransportKind;
+use crate::transport::Layers;
+
 /// Load generator for the chat server: registers its own users, logs them
 /// in, drives one workload for a while and reports throughput, end-to-end
 /// latency, errors, lost and duplicated messages.
@@ -32,13 +36,41 @@ pub struct Opts {
     #[arg(default_value_t = 6100)]
     pub port: u16,
 
-    /// Server to connect to (senders, in `cross-node`).
-    #[arg(long, default_value = "127.0.0.1:6000")]
-    pub addr: String,
+    /// Server to connect to (senders, in `cross-node`): its TCP port, or
+    /// with `--transport ws` its web listener (`--web`)
+    /// [default: 127.0.0.1:6000; ws: 127.0.0.1:6080].
+    #[arg(long)]
+    pub addr: Option<String>,
 
     /// Second server: where `cross-node` receivers connect.
     #[arg(long)]
     pub addr2: Option<String>,
+
+    /// What carries the frames: `tcp` (lines on the server's port) or
+    /// `ws` (one WebSocket text message a frame, to `/ws` of the web
+    /// listener), for every connection, setup and load alike.
+    #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
+    pub transport: TransportKind,
+
+    /// TLS: `tcp` becomes TLS over TCP, `ws` becomes wss.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// With `--tls`: trust only the certificate authorities in this PEM
+    /// file (a private CA) [default: the system's].
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
+
+    /// With `--tls`: the name the server's certificate must carry
+    /// [default: the host of `--addr`].
+    #[arg(long, requires = "tls")]
+    pub server_name: Option<String>,
+
+    /// With `--transport ws`: the Origin header sent (the server checks
+    /// it against `--web-origin`) [default: the listener's own,
+    /// http(s)://ADDR].
+    #[arg(long)]
+    pub origin: Option<String>,
 
     /// Pairs of friends (`one-to-one`, `cross-node`, `mixed`) [default: 100].
     #[arg(long)]
@@ -156,6 +188,22 @@ pub struct Opts {
     #[arg(long, value_name = "relay|HOST:PORT")]
     pub baseline: Option<String>,
 
+    /// `storm`: the process id of the node to kill (SIGKILL) once every
+    /// session is logged in and `--warmup` seconds have passed.
+    #[arg(long)]
+    pub kill_pid: Option<u32>,
+
+    /// `storm`: how victims wait before reconnecting: `new` (full-jitter
+    /// exponential, 1 s doubling to 30 s, as the terminal client) or `old`
+    /// (about 1 s, ±20%).
+    #[arg(long, value_enum, default_value_t = BackoffKind::New)]
+    pub backoff: BackoffKind,
+
+    /// `storm`: seconds to wait for every session to log in, and for
+    /// every victim to log in again after the kill.
+    #[arg(long, default_value_t = 300.0)]
+    pub storm_timeout: f64,
+
     /// No progress line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -179,6 +227,13 @@ pub enum Workload {
     CrossNode,
     /// Chat, group chat, history and sync, mixed by `--mix`.
     Mixed,
+    /// Reconnect storm after a node dies: `--connections` sessions (pairs
+    /// of friends chatting, `--rate` msg/s in all) through the balancer at
+    /// `--addr`; `--kill-pid` is killed; the victims reconnect with
+    /// `--backoff` and log in by token. Reports the time to the last
+    /// login, `unavailable` replies, presence flaps, and acknowledged
+    /// messages never delivered.
+    Storm,
     /// Not a workload: serve the in-memory relay on HOST PORT, the
     /// machine's ceiling to compare the server with.
     Relay,
@@ -193,6 +248,7 @@ impl Workload {
             Workload::Login => "login",
             Workload::CrossNode => "cross-node",
             Workload::Mixed => "mixed",
+            Workload::Storm => "storm",
             Workload::Relay => "relay",
         }
     }
@@ -265,6 +321,37 @@ impl FromStr for Mix {
 }
 
 impl Opts {
+    /// The server (`--addr`, or the default of the transport).
+    pub fn addr(&self) -> &str {
+        match (&self.addr, self.transport) {
+            (Some(a), _) => a,
+            (None, TransportKind::Tcp) => "127.0.0.1:6000",
+            (None, TransportKind::Ws) => "127.0.0.1:6080",
+        }
+    }
+
+    /// `tcp`, `tls`, `ws` or `wss`.
+    pub fn transport_name(&self) -> &'static str {
+        match (self.transport, self.tls) {
+            (TransportKind::Tcp, false) => "tcp",
+            (TransportKind::Tcp, true) => "tls",
+            (TransportKind::Ws, false) => "ws",
+            (TransportKind::Ws, true) => "wss",
+        }
+    }
+
+    /// The transport's layers for a server at `addr`.
+    pub fn layers(&self, addr: &str) -> anyhow::Result<Layers> {
+        Layers::new(
+            self.transport,
+            addr,
+            self.tls,
+            self.ca.as_deref(),
+            self.server_name.as_deref(),
+            self.origin.as_deref(),
+        )
+    }
+
     /// Pairs of friends for the pair workloads.
     pub fn pair_count(&self) -> usize {
         self.pairs
@@ -282,6 +369,7 @@ impl Opts {
     pub fn connection_count(&self) -> usize {
         self.connections.unwrap_or(match self.workload {
             Workload::Login => 100,
+            Workload::Storm => 10_000,
             _ => 1000,
         })
     }
@@ -299,6 +387,10 @@ impl Opts {
 
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.duration)
+    }
+
+    pub fn storm_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.storm_timeout.min(86_400.0))
     }
 
     pub fn drain(&self) -> Duration {
@@ -358,6 +450,17 @@ impl Opts {
                     );
                 }
             }
+            Workload::Storm => {
+                ensure!(
+                    self.connection_count() >= 2,
+                    "--connections must be at least 2"
+                );
+                ensure!(self.kill_pid.is_some(), "storm needs --kill-pid");
+                ensure!(
+                    self.storm_timeout.is_finite() && self.storm_timeout > 0.0,
+                    "--storm-timeout must be above 0"
+                );
+            }
             Workload::Idle | Workload::Login => {
                 ensure!(
                     self.connection_count() >= 1,
@@ -380,6 +483,14 @@ impl Opts {
             self.baseline.is_none() || self.workload != Workload::Relay,
             "--baseline compares a workload; `relay` is the baseline itself"
         );
+        ensure!(
+            self.baseline.is_none() || (self.transport == TransportKind::Tcp && !self.tls),
+            "--baseline: the relay speaks plain TCP only"
+        );
+        ensure!(
+            self.origin.is_none() || self.transport == TransportKind::Ws,
+            "--origin goes with --transport ws"
+        );
         if self.workload == Workload::CrossNode && self.addr2.is_none() {
             bail!("cross-node needs --addr2 (the server the receivers connect to)");
         }
@@ -401,7 +512,7 @@ mod tests {
     fn defaults() {
         let o = parse(&["one-to-one"]);
         assert_eq!(o.workload, Workload::OneToOne);
-        assert_eq!(o.addr, "127.0.0.1:6000");
+        assert_eq!(o.addr(), "127.0.0.1:6000");
         assert_eq!(o.pair_count(), 100);
         assert_eq!(o.window, 8);
         assert_eq!(o.rate, None);

@@ -190,7 +190,7 @@ pub async fn compare(opts: Opts) -> anyhow::Result<Comparison> {
     let relay_addr = child.as_ref().map_or(baseline, |c| c.addr.clone());
     let mut at_relay = opts.clone();
     at_relay.baseline = None;
-    at_relay.addr = relay_addr.clone();
+    at_relay.addr = Some(relay_addr.clone());
     if at_relay.addr2.is_some() {
         at_relay.addr2 = Some(relay_addr.clone());
     }
@@ -209,7 +209,7 @@ pub async fn compare(opts: Opts) -> anyhow::Result<Comparison> {
     let mut at_server = opts;
     at_server.baseline = None;
     if !at_server.quiet {
-        eprintln!("chatbench: against the server at {}", at_server.addr);
+        eprintln!("chatbench: against the server at {}", at_server.addr());
     }
     let server = crate::run(at_server)
         .await

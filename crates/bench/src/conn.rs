@@ -1,8 +1,9 @@
-//! Connections: dialing (spread over loopback source addresses) and the
-//! simple request/reply exchange used during setup.
+//! Connections: dialing (spread over loopback source addresses, then the
+//! transport's layers: TLS, WebSocket) and the simple request/reply
+//! exchange used during setup.
 //!
-//! The workloads take the socket and decoder out of a [`Conn`] once it is
-//! logged in and drive them themselves, without waiting on each reply.
+//! The workloads take the transport and decoder out of a [`Conn`] once it
+//! is logged in and drive them themselves, without waiting on each reply.
 //!
 //! Setup reads replies leniently, so it works with servers of protocol
 //! version 1 and 2 alike: events are skipped unread (version 2 has more of
@@ -17,9 +18,9 @@ use anyhow::{Context, bail};
 use chat_proto::reply::Reply;
 use chat_proto::{Credential, ErrorBody, ErrorCode, LineDecoder, Request};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
+use crate::transport::{Layers, Transport};
 use crate::wire::{Outgoing, OutgoingFrame};
 
 /// Largest frame the bench accepts from the server (login replies with
@@ -34,10 +35,18 @@ pub struct Dialer {
     /// kernel pick). Each source address has its own ~28k ephemeral ports,
     /// which is what lets one machine hold more than 64k connections.
     sources: u8,
+    /// TLS, WebSocket, or neither.
+    pub layers: Layers,
 }
 
 impl Dialer {
+    /// Plain TCP to `addr`.
     pub async fn new(addr: &str, sources: u8) -> anyhow::Result<Dialer> {
+        Dialer::with(addr, sources, Layers::plain()).await
+    }
+
+    /// `addr` through `layers`.
+    pub async fn with(addr: &str, sources: u8, layers: Layers) -> anyhow::Result<Dialer> {
         let target = tokio::net::lookup_host(addr)
             .await
             .with_context(|| format!("cannot resolve {addr}"))?
@@ -47,7 +56,11 @@ impl Dialer {
             IpAddr::V4(ip) if ip.is_loopback() => sources,
             _ => 0,
         };
-        Ok(Dialer { target, sources })
+        Ok(Dialer {
+            target,
+            sources,
+            layers,
+        })
     }
 
     /// The source address of connection `i`.
@@ -63,8 +76,8 @@ impl Dialer {
         ))
     }
 
-    /// A new TCP connection, the `i`th of its kind.
-    pub async fn connect(&self, i: usize) -> anyhow::Result<TcpStream> {
+    /// A new connection, the `i`th of its kind, with its layers open.
+    pub async fn connect(&self, i: usize) -> anyhow::Result<Transport> {
         let socket = match self.target {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -79,13 +92,13 @@ impl Dialer {
             .await
             .with_context(|| format!("cannot connect to {}", self.target))?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        self.layers.open(stream).await
     }
 }
 
 /// A connection used one request at a time (or a few pipelined), for setup.
 pub struct Conn {
-    pub stream: TcpStream,
+    pub transport: Transport,
     pub dec: LineDecoder,
     /// The id of the next request.
     pub next_id: u64,
@@ -94,7 +107,7 @@ pub struct Conn {
 impl Conn {
     pub async fn open(dialer: &Dialer, i: usize) -> anyhow::Result<Conn> {
         Ok(Conn {
-            stream: dialer.connect(i).await?,
+            transport: dialer.connect(i).await?,
             dec: LineDecoder::new(MAX_FRAME, 0),
             next_id: 1,
         })
@@ -108,7 +121,7 @@ impl Conn {
         &mut self,
         requests: impl IntoIterator<Item = R>,
     ) -> anyhow::Result<Vec<Reply>> {
-        let mut out = Vec::with_capacity(4096);
+        let out = self.transport.out();
         let first = self.next_id;
         for request in requests {
             let frame = OutgoingFrame {
@@ -116,9 +129,9 @@ impl Conn {
                 request: &request.into(),
             };
             self.next_id += 1;
-            crate::wire::encode_into(&mut out, &frame);
+            crate::wire::encode_into(out, &frame);
         }
-        self.stream.write_all(&out).await?;
+        self.transport.write_all().await?;
         let mut replies = Vec::with_capacity((self.next_id - first) as usize);
         while replies.len() < (self.next_id - first) as usize {
             let reply = self.next_reply().await?;
@@ -161,9 +174,7 @@ impl Conn {
                     return Ok(r);
                 }
             }
-            let buf = self.dec.buffer();
-            buf.reserve(16 * 1024);
-            if self.stream.read_buf(buf).await? == 0 {
+            if self.transport.read_frames(&mut self.dec).await? == 0 {
                 bail!("the server closed the connection");
             }
         }

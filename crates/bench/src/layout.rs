@@ -58,7 +58,7 @@ impl Layout {
                     groups,
                 }
             }
-            Workload::Idle | Workload::Login | Workload::Relay => Layout {
+            Workload::Idle | Workload::Login | Workload::Storm | Workload::Relay => Layout {
                 users: opts.login_users().unwrap_or(opts.connection_count()),
                 pairs: Vec::new(),
                 groups: Vec::new(),

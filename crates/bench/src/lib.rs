@@ -22,9 +22,13 @@
 //!   `login`): pipelined, non-blocking reads and writes, open or closed
 //!   loop, batched acks.
 //! - [`login`]: the reconnect storm of the `login` workload.
+//! - [`storm`]: `storm`, a node killed under load: the victims' reconnect
+//!   storm through the balancer, with the client's backoff or the old one.
 //! - [`setup`]: users, the users file, friendships, groups.
 //! - [`conn`]: dialing over many loopback source addresses; the simple
 //!   request/reply exchange setup uses.
+//! - [`transport`]: what carries the frames: TCP lines, TLS, WebSocket
+//!   (`/ws` of the web listener), WSS; non-blocking, under every workload.
 //! - [`wire`]: the light frame parsing and the `cid` stamp that carries
 //!   each message's sender, number and send time.
 //! - [`stats`]: phases, counters, histograms, per-connection tallies.
@@ -54,8 +58,10 @@ pub mod report;
 pub mod runner;
 pub mod setup;
 pub mod stats;
+pub mod storm;
 pub mod sys;
 pub mod traffic;
+pub mod transport;
 pub mod wire;
 
 pub use cli::{Opts, Workload};

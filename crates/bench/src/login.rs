@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chat_proto::{Credential, ErrorCode, LineDecoder, Request, RequestFrame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::Opts;
 use crate::conn::Dialer;
@@ -260,7 +259,8 @@ impl From<std::io::Error> for LoginError {
 
 async fn login_once(dialer: &Dialer, conn_no: usize, line: &[u8]) -> Result<(), LoginError> {
     let mut stream = dialer.connect(conn_no).await?;
-    stream.write_all(line).await?;
+    stream.out().extend_from_slice(line);
+    stream.write_all().await?;
     let mut dec = LineDecoder::new(crate::conn::MAX_FRAME, 0);
     let result = loop {
         if let Some(frame) = dec.next_frame().map_err(anyhow::Error::from)? {
@@ -276,16 +276,14 @@ async fn login_once(dialer: &Dialer, conn_no: usize, line: &[u8]) -> Result<(), 
                 Err(LoginError::Refused(f.code.unwrap_or(ErrorCode::Internal)))
             };
         }
-        let buf = dec.buffer();
-        buf.reserve(4096);
-        if stream.read_buf(buf).await? == 0 {
+        if stream.read_frames(&mut dec).await? == 0 {
             return Err(LoginError::Io(anyhow::anyhow!(
                 "the server closed the connection"
             )));
         }
     };
     // Reset instead of a graceful close: no TIME_WAIT left behind.
-    let _ = stream.set_zero_linger();
+    let _ = stream.tcp().set_zero_linger();
     drop(stream);
     result
 }

@@ -24,6 +24,11 @@ pub struct Summary {
     pub addr: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr2: Option<String>,
+    /// `tcp`, `tls`, `ws` or `wss`.
+    pub transport: &'static str,
+    /// `storm`: its own figures (the rest of the summary is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm: Option<crate::storm::StormReport>,
     /// Connections driven by the workload (setup connections not counted).
     pub connections: usize,
     /// Of those, the ones that send.
@@ -137,7 +142,9 @@ impl Summary {
     pub fn new(opts: &Opts, shared: &Shared, window: &Window) -> Summary {
         Summary {
             workload: opts.workload.name(),
-            addr: opts.addr.clone(),
+            addr: opts.addr().to_owned(),
+            transport: opts.transport_name(),
+            storm: None,
             addr2: None,
             connections: 0,
             senders: 0,
@@ -181,10 +188,13 @@ impl Summary {
 
     /// The summary for people.
     pub fn human(&self) -> String {
+        if let Some(storm) = &self.storm {
+            return format!("{} over {}\n{}", self.addr, self.transport, storm.human());
+        }
         let mut s = String::new();
         let target = match &self.addr2 {
-            Some(a2) => format!("{} and {a2}", self.addr),
-            None => self.addr.clone(),
+            Some(a2) => format!("{} and {a2} over {}", self.addr, self.transport),
+            None => format!("{} over {}", self.addr, self.transport),
         };
         let mode = match (self.mode, self.window, self.rate) {
             ("closed", Some(w), _) => {

@@ -32,11 +32,22 @@ pub async fn run(opts: Opts) -> anyhow::Result<Summary> {
         opts.workload != Workload::Relay,
         "`relay` is a server, not a workload: run it with `chatbench relay`"
     );
-    let dialer = Arc::new(Dialer::new(&opts.addr, opts.source_ips).await?);
+    let addr = opts.addr();
+    let dialer = Arc::new(Dialer::with(addr, opts.source_ips, opts.layers(addr)?).await?);
     let dialer2 = match &opts.addr2 {
-        Some(a) => Some(Arc::new(Dialer::new(a, opts.source_ips).await?)),
+        Some(a) => Some(Arc::new(
+            Dialer::with(a, opts.source_ips, opts.layers(a)?).await?,
+        )),
         None => None,
     };
+    if opts.workload == Workload::Storm {
+        let need = opts.connection_count() as u64 + opts.setup_connections as u64 + 512;
+        let limit = sys::raise_fd_limit(need);
+        if limit < need {
+            eprintln!("chatbench: the open-file limit is {limit}, below the {need} this run needs");
+        }
+        return crate::storm::run(&opts, dialer).await;
+    }
     let layout = Layout::of(&opts);
     let need_fds = layout.users as u64 + opts.setup_connections as u64 + 512;
     let limit = sys::raise_fd_limit(need_fds);

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ErrorCode, HistoryTarget, LineDecoder, Request, RequestFrame};
 use tokio::io::Interest;
-use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::cli::Mix;
@@ -32,6 +31,7 @@ use crate::conn::{Conn, Dialer};
 use crate::ledger::{Outbound, Received};
 use crate::setup::UserRec;
 use crate::stats::{Failure, Kind, Phase, Shared, Tally};
+use crate::transport::Transport;
 use crate::wire::{Incoming, Stamp, encode_into};
 
 /// What one connection does.
@@ -158,11 +158,9 @@ struct Client {
     plan: Plan,
     settings: Arc<Settings>,
     shared: Arc<Shared>,
-    stream: TcpStream,
+    /// The socket and its layers; frames are queued in its `out()`.
+    transport: Transport,
     dec: LineDecoder,
-    /// Bytes to write; `out[written..]` is still unsent.
-    out: Vec<u8>,
-    written: usize,
     next_id: u64,
     /// Requests in flight, oldest first: replies come in this order.
     pending: VecDeque<Pending>,
@@ -213,14 +211,12 @@ impl Client {
         };
         let rng = (u64::from(plan.index) << 32 | u64::from(shared.run)) | 1;
         Client {
-            stream: conn.stream,
+            transport: conn.transport,
             dec: conn.dec,
             next_id: conn.next_id,
             plan,
             settings,
             shared,
-            out: Vec::new(),
-            written: 0,
             pending: VecDeque::new(),
             in_flight: 0,
             phase,
@@ -267,7 +263,7 @@ impl Client {
                 || (self.phase == Phase::Done
                     && self.pending.is_empty()
                     && self.acks.is_empty()
-                    && self.written == self.out.len())
+                    && self.transport.unsent() == 0)
             {
                 break;
             }
@@ -276,7 +272,7 @@ impl Client {
                 sleep.as_mut().reset(deadline.into());
                 armed = deadline;
             }
-            let interest = if self.written < self.out.len() {
+            let interest = if self.transport.unsent() > 0 {
                 Interest::READABLE | Interest::WRITABLE
             } else {
                 Interest::READABLE
@@ -289,7 +285,7 @@ impl Client {
             let wake = tokio::select! {
                 biased;
                 changed = phase_rx.changed() => Wake::Phase(changed.is_ok()),
-                ready = self.stream.ready(interest) => Wake::Io(ready),
+                ready = self.transport.ready(interest) => Wake::Io(ready),
                 _ = &mut sleep => Wake::Timer,
             };
             match wake {
@@ -344,9 +340,7 @@ impl Client {
     }
 
     fn can_send(&self, max_in_flight: usize) -> bool {
-        self.sending()
-            && self.in_flight < max_in_flight
-            && self.out.len() - self.written < MAX_UNSENT
+        self.sending() && self.in_flight < max_in_flight && self.transport.unsent() < MAX_UNSENT
     }
 
     /// Timed work: messages due, acks due, samples due.
@@ -484,7 +478,7 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         encode_into(
-            &mut self.out,
+            self.transport.out(),
             &RequestFrame {
                 id: Some(id),
                 request,
@@ -514,18 +508,8 @@ impl Client {
 
     /// Writes as much as the socket takes now.
     fn flush(&mut self) {
-        while self.written < self.out.len() {
-            match self.stream.try_write(&self.out[self.written..]) {
-                Ok(0) => return self.lost_connection(),
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.lost_connection(),
-            }
-        }
-        self.out.clear();
-        self.written = 0;
-        if self.out.capacity() > MAX_UNSENT {
-            self.out = Vec::new();
+        if self.transport.flush().is_err() {
+            self.lost_connection();
         }
     }
 
@@ -534,9 +518,7 @@ impl Client {
         let chunk = if self.settings.lean { 4096 } else { 64 * 1024 };
         let mut total = 0;
         while total < READ_BUDGET {
-            let buf = self.dec.buffer();
-            buf.reserve(chunk);
-            match self.stream.try_read_buf(buf) {
+            match self.transport.read_into(&mut self.dec, chunk) {
                 Ok(0) => return self.lost_connection(),
                 Ok(n) => {
                     total += n;
