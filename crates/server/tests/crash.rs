@@ -256,3 +256,92 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     );
     server.terminate().unwrap();
 }
+
+/// `chatserver backup DIR` while senders keep the node busy: a node started
+/// on the copy holds every message acknowledged before the backup began,
+/// each once and in order, with its inbox state; the source keeps serving
+/// meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_holds_what_was_acknowledged_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("chat.db").display());
+    let port = chat_testkit::free_port().unwrap();
+    let mut server = spawn(dir.path(), &db, port, "source.log").await;
+
+    let mut tokens = Vec::new();
+    let mut tasks = Vec::new();
+    let acked: Acked = Arc::new(Mutex::new(vec![Vec::new(); 2]));
+    for i in 0..2 {
+        let mut s = connect(port).await;
+        let sid = s.signup(&format!("s{i}")).await.unwrap();
+        let mut r = connect(port).await;
+        let rid = r.signup(&format!("r{i}")).await.unwrap();
+        befriend(&mut s, &mut r).await.unwrap();
+        // Receivers offline: every message stays in their inbox.
+        tokens.push((r.token.clone().unwrap(), sid, rid));
+        drop(r);
+        tasks.push(tokio::spawn(load(s, i, rid, acked.clone())));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = acked.lock().unwrap().clone();
+    let copy = dir.path().join("copy");
+    let (out, copy) = tokio::task::spawn_blocking(move || {
+        let out = Command::new(BIN)
+            .arg("backup")
+            .arg(&copy)
+            .args(["--db", &db])
+            .env_remove("CHAT_DB")
+            .output()
+            .unwrap();
+        (out, copy)
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The source served all along.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = acked.lock().unwrap().iter().map(Vec::len).sum::<usize>();
+    assert!(
+        during > before.iter().map(Vec::len).sum::<usize>(),
+        "the node stopped acknowledging during the backup"
+    );
+    server.kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(before.iter().all(|v| v.len() > 10), "too little load");
+
+    let copy_db = format!("sqlite://{}", copy.join("chat.db").display());
+    let port = chat_testkit::free_port().unwrap();
+    let mut restored = spawn(dir.path(), &copy_db, port, "copy.log").await;
+    for (i, sent) in before.iter().enumerate() {
+        let (rtoken, sid, rid) = &tokens[i];
+        let (_, events) = replay(port, *rid, rtoken).await;
+        let got: Vec<u64> = events
+            .iter()
+            .map(|e| e["msg"]["id"].as_u64().unwrap())
+            .collect();
+        let unique: HashSet<u64> = got.iter().copied().collect();
+        assert_eq!(unique.len(), got.len(), "receiver {i}: duplicates");
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "receiver {i}: out of order"
+        );
+        assert!(
+            events
+                .iter()
+                .all(|e| e["msg"]["from"].as_u64() == Some(*sid))
+        );
+        for (cid, id) in sent {
+            assert!(
+                unique.contains(id),
+                "{cid} ({id}) was acknowledged before the backup and is not in it"
+            );
+        }
+    }
+    restored.terminate().unwrap();
+}
