@@ -18,13 +18,33 @@ use crate::tls::Tls;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 4 * 1024;
 
+/// A read half that can wait for bytes without a buffer, so an idle
+/// connection holds none (a read buffer is reserved only once the socket
+/// has something to read).
+pub trait WaitReadable {
+    /// Resolves when a read would not wait (bytes, the end, or an error).
+    fn wait_readable(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl WaitReadable for tokio::net::tcp::OwnedReadHalf {
+    async fn wait_readable(&self) {
+        let _ = self.readable().await;
+    }
+}
+
+/// Over TLS the bytes wait inside rustls's own buffers: the read itself
+/// waits, with the decoder's buffer reserved.
+impl<S: Send + Sync> WaitReadable for tokio::io::ReadHalf<S> {
+    async fn wait_readable(&self) {}
+}
+
 /// Newline-delimited frames from a byte stream.
 pub struct LineInput<R> {
     rd: R,
     dec: LineDecoder,
 }
 
-impl<R: AsyncRead + Unpin + Send> LineInput<R> {
+impl<R: AsyncRead + WaitReadable + Unpin + Send> LineInput<R> {
     pub fn new(rd: R, max_frame: usize) -> Self {
         LineInput {
             rd,
@@ -33,7 +53,7 @@ impl<R: AsyncRead + Unpin + Send> LineInput<R> {
     }
 }
 
-impl<R: AsyncRead + Unpin + Send> Input for LineInput<R> {
+impl<R: AsyncRead + WaitReadable + Unpin + Send> Input for LineInput<R> {
     fn ready(&mut self) -> Option<Incoming> {
         match self.dec.next_frame() {
             Ok(Some(line)) => Some(Incoming::Frame(line)),
@@ -48,6 +68,10 @@ impl<R: AsyncRead + Unpin + Send> Input for LineInput<R> {
     async fn next(&mut self) -> Incoming {
         if let Some(incoming) = self.ready() {
             return incoming;
+        }
+        if self.dec.pending() == 0 {
+            // Cancel-safe too: nothing is read while waiting.
+            self.rd.wait_readable().await;
         }
         let buf: &mut BytesMut = self.dec.buffer();
         buf.reserve(READ_CHUNK);
@@ -128,7 +152,7 @@ pub async fn serve_halves<R, W>(
     peer: SocketAddr,
     shutdown: CancellationToken,
 ) where
-    R: AsyncRead + Unpin + Send,
+    R: AsyncRead + WaitReadable + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (outbox, orx) = Outbox::new(node.config.outbox_bytes);
