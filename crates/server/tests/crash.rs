@@ -125,6 +125,22 @@ async fn replay(port: u16, user: u64, token: &str) -> (Value, Vec<Value>) {
     (r, events)
 }
 
+/// The ids of replayed `msg` events, checked to come once each and in
+/// order (receiver `i`).
+fn once_in_order(events: &[Value], i: usize) -> HashSet<u64> {
+    let got: Vec<u64> = events
+        .iter()
+        .map(|e| e["msg"]["id"].as_u64().unwrap())
+        .collect();
+    let unique: HashSet<u64> = got.iter().copied().collect();
+    assert_eq!(unique.len(), got.len(), "receiver {i}: duplicates");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "receiver {i}: out of order"
+    );
+    unique
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,17 +214,8 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     for (i, sent) in acked.iter().enumerate() {
         let (stoken, rtoken, sid, rid) = &tokens[i];
         let (_, events) = replay(port, *rid, rtoken).await;
-        let got: Vec<u64> = events
-            .iter()
-            .map(|e| e["msg"]["id"].as_u64().unwrap())
-            .collect();
         // Exactly once, in order; only what senders sent.
-        let unique: HashSet<u64> = got.iter().copied().collect();
-        assert_eq!(unique.len(), got.len(), "receiver {i}: duplicates");
-        assert!(
-            got.windows(2).all(|w| w[0] < w[1]),
-            "receiver {i}: out of order"
-        );
+        let unique = once_in_order(&events, i);
         for e in &events {
             let m = &e["msg"];
             assert_eq!(m["from"].as_u64(), Some(*sid));
@@ -321,16 +328,7 @@ async fn a_backup_taken_under_load_holds_what_was_acknowledged_before_it() {
     for (i, sent) in before.iter().enumerate() {
         let (rtoken, sid, rid) = &tokens[i];
         let (_, events) = replay(port, *rid, rtoken).await;
-        let got: Vec<u64> = events
-            .iter()
-            .map(|e| e["msg"]["id"].as_u64().unwrap())
-            .collect();
-        let unique: HashSet<u64> = got.iter().copied().collect();
-        assert_eq!(unique.len(), got.len(), "receiver {i}: duplicates");
-        assert!(
-            got.windows(2).all(|w| w[0] < w[1]),
-            "receiver {i}: out of order"
-        );
+        let unique = once_in_order(&events, i);
         assert!(
             events
                 .iter()
