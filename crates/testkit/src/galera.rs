@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sqlx::Connection;
 
-use crate::{Child, wait_port};
+use crate::{Child, fresh_port, wait_port};
 
 /// Where Debian's `galera-4` puts the provider.
 pub const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
@@ -96,28 +96,6 @@ pub fn available() -> bool {
             false
         }
     }
-}
-
-/// A free port no other node of this cluster took, below Linux's
-/// ephemeral range (32768 and up): a port the kernel picked for us could
-/// be given to some outgoing connection before the node binds it.
-fn fresh_port(taken: &mut Vec<u16>) -> anyhow::Result<u16> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEED: AtomicU64 = AtomicU64::new(0);
-    for _ in 0..1000 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::from(d.subsec_nanos()))
-            .unwrap_or(0);
-        let n =
-            SEED.fetch_add(0x9E37_79B9, Ordering::Relaxed) ^ nanos ^ u64::from(std::process::id());
-        let p = 20000 + (n % 12000) as u16;
-        if !taken.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            taken.push(p);
-            return Ok(p);
-        }
-    }
-    bail!("no free port found between 20000 and 32000")
 }
 
 /// Gives `path` (and all below it) to the `mysql` user when we are root;

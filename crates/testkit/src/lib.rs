@@ -555,6 +555,28 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// A free port not in `taken` (then added to it), below Linux's
+/// ephemeral range (32768 and up): a port the kernel picked for us could
+/// be given to some outgoing connection before the node binds it.
+pub fn fresh_port(taken: &mut Vec<u16>) -> anyhow::Result<u16> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    for _ in 0..1000 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+        let n =
+            SEED.fetch_add(0x9E37_79B9, Ordering::Relaxed) ^ nanos ^ u64::from(std::process::id());
+        let p = 20000 + (n % 12000) as u16;
+        if !taken.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            taken.push(p);
+            return Ok(p);
+        }
+    }
+    bail!("no free port found between 20000 and 32000")
+}
+
 /// Waits until something accepts connections on 127.0.0.1:`port`.
 pub async fn wait_port(port: u16, within: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + within;

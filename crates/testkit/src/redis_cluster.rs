@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::{Child, free_port, wait_port};
+use crate::{Child, fresh_port, wait_port};
 
 /// Replicas fail over a primary that stays silent this long (ms).
 pub const NODE_TIMEOUT_MS: u64 = 2000;
@@ -66,14 +66,10 @@ impl RedisCluster {
     pub async fn start() -> anyhow::Result<RedisCluster> {
         let dir = tempfile::tempdir()?;
         let mut nodes = Vec::new();
+        let mut taken = Vec::new();
         for _ in 0..6 {
-            let port = free_port()?;
-            let bus_port = loop {
-                let p = free_port()?;
-                if p != port {
-                    break p;
-                }
-            };
+            let port = fresh_port(&mut taken)?;
+            let bus_port = fresh_port(&mut taken)?;
             let child = std::process::Command::new("redis-server")
                 .args(["--port", &port.to_string()])
                 .args(["--cluster-port", &bus_port.to_string()])
