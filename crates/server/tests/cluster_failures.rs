@@ -4,30 +4,19 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chat_testkit::fixture::befriend;
+use chat_testkit::fixture::{befriend, receive_all};
 use chat_testkit::{Child, TcpProxy, TestClient, TestServer, cluster_config};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Starts the `chatserver` binary as a cluster node on `port`.
 async fn spawn_node(dir: &Path, port: u16, db: &str, redis: &str, prefix: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("node-{port}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_chatserver"))
-        .args(["127.0.0.1", &port.to_string()])
-        .args(["--db", db, "--redis", redis, "--redis-prefix", prefix])
-        .args(["--argon2-memory-kib", "1024", "--argon2-passes", "1"])
-        .args(["--web", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let child = Child(child);
-    chat_testkit::wait_port(port, Duration::from_secs(20))
+    let args = ["--db", db, "--redis", redis, "--redis-prefix", prefix];
+    let log = dir.join(format!("node-{port}.log"));
+    chat_testkit::spawn_chatserver(env!("CARGO_BIN_EXE_chatserver"), port, &args, &log)
         .await
-        .unwrap();
-    child
+        .unwrap()
 }
 
 /// A redis-server of the test's own (which it may kill) and two nodes on
@@ -51,24 +40,6 @@ async fn connect(port: u16) -> TestClient {
     TestClient::connect(([127, 0, 0, 1], port).into())
         .await
         .unwrap()
-}
-
-/// Collects `msg` events until every id in `want` has arrived.
-async fn receive_all(client: &mut TestClient, want: &HashSet<u64>, within: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    let mut seen = HashSet::new();
-    let mut events = Vec::new();
-    while !want.is_subset(&seen) {
-        assert!(
-            Instant::now() < deadline,
-            "missing messages after {within:?}: {:?}",
-            want.difference(&seen).collect::<Vec<_>>()
-        );
-        let ev = client.event_of("msg").await.unwrap();
-        seen.insert(ev["msg"]["id"].as_u64().unwrap());
-        events.push(ev);
-    }
-    events
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,28 +19,12 @@ const SENDERS: usize = 4;
 const WINDOW: usize = 16;
 
 async fn spawn(dir: &Path, db: &str, port: u16, log: &str) -> Child {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CHAT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let err = std::fs::File::create(dir.join(log)).unwrap();
-    let child = cmd
-        .args(["127.0.0.1", &port.to_string(), "--db", db])
-        .args(["--argon2-memory-kib", "1024", "--argon2-passes", "1"])
-        .args(["--rate", "1000000", "--burst", "1000000"])
-        .args(["--web", "127.0.0.1:0", "--log", "info"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
-    let child = Child(child);
-    chat_testkit::wait_port(port, Duration::from_secs(20))
+    let args = [
+        "--db", db, "--rate", "1000000", "--burst", "1000000", "--log", "info",
+    ];
+    chat_testkit::spawn_chatserver(BIN, port, &args, &dir.join(log))
         .await
-        .unwrap();
-    child
+        .unwrap()
 }
 
 async fn connect(port: u16) -> TestClient {

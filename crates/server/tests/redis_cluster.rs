@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chat_testkit::fixture::*;
@@ -74,24 +73,6 @@ impl Cluster {
         }
         chat_testkit::drop_mysql_db(&self.db).await.unwrap();
     }
-}
-
-/// Collects `msg` events until every id in `want` has arrived.
-async fn receive_all(client: &mut TestClient, want: &HashSet<u64>, within: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    let mut seen = HashSet::new();
-    let mut events = Vec::new();
-    while !want.is_subset(&seen) {
-        assert!(
-            Instant::now() < deadline,
-            "missing messages after {within:?}: {:?}",
-            want.difference(&seen).collect::<Vec<_>>()
-        );
-        let ev = client.event_of("msg").await.unwrap();
-        seen.insert(ev["msg"]["id"].as_u64().unwrap());
-        events.push(ev);
-    }
-    events
 }
 
 /// Waits for the presence event `user` `online`, skipping others.
@@ -430,28 +411,18 @@ async fn a_primary_killed_fails_over_and_loses_nothing() -> anyhow::Result<()> {
 
 /// Starts the `chatserver` binary as a node on the Redis Cluster.
 async fn spawn_node(dir: &Path, port: u16, db: &str, seeds: &str, prefix: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("node-{port}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_chatserver"))
-        .args(["127.0.0.1", &port.to_string()])
-        .args([
-            "--db",
-            db,
-            "--redis-cluster",
-            seeds,
-            "--redis-prefix",
-            prefix,
-        ])
-        .args(["--argon2-memory-kib", "1024", "--argon2-passes", "1"])
-        .args(["--web", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let child = Child(child);
-    chat_testkit::wait_port(port, Duration::from_secs(20))
+    let args = [
+        "--db",
+        db,
+        "--redis-cluster",
+        seeds,
+        "--redis-prefix",
+        prefix,
+    ];
+    let log = dir.join(format!("node-{port}.log"));
+    chat_testkit::spawn_chatserver(env!("CARGO_BIN_EXE_chatserver"), port, &args, &log)
         .await
-        .unwrap();
-    child
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

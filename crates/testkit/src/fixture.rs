@@ -2,6 +2,9 @@
 //! groups (and [`Trio`], the set-up most suites start from), and to read
 //! events up to a known marker instead of sleeping.
 
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
 use crate::{TestClient, TestServer};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -343,4 +346,27 @@ impl Trio {
             gid,
         })
     }
+}
+
+/// Collects `msg` events until every id in `want` has arrived; panics
+/// naming the missing ids once `within` has passed.
+pub async fn receive_all(
+    client: &mut TestClient,
+    want: &HashSet<u64>,
+    within: Duration,
+) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    let mut seen = HashSet::new();
+    let mut events = Vec::new();
+    while !want.is_subset(&seen) {
+        assert!(
+            Instant::now() < deadline,
+            "missing messages after {within:?}: {:?}",
+            want.difference(&seen).collect::<Vec<_>>()
+        );
+        let ev = client.event_of("msg").await.unwrap();
+        seen.insert(ev["msg"]["id"].as_u64().unwrap());
+        events.push(ev);
+    }
+    events
 }

@@ -617,6 +617,39 @@ impl Drop for Child {
     }
 }
 
+/// Starts the `chatserver` binary `bin` on 127.0.0.1:`port` with cheap
+/// argon2 settings, its web listener on a free port and none of the
+/// caller's `CHAT_*` settings, then `args`; its log (stderr) goes to the
+/// file `log`. Returns once it listens.
+pub async fn spawn_chatserver(
+    bin: &str,
+    port: u16,
+    args: &[&str],
+    log: &std::path::Path,
+) -> anyhow::Result<Child> {
+    let mut cmd = std::process::Command::new(bin);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CHAT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let err =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let child = cmd
+        .args(["127.0.0.1", &port.to_string()])
+        .args(["--argon2-memory-kib", "1024", "--argon2-passes", "1"])
+        .args(["--web", "127.0.0.1:0"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("cannot start {bin}"))?;
+    let child = Child(child);
+    wait_port(port, Duration::from_secs(20)).await?;
+    Ok(child)
+}
+
 /// Starts `redis-server` on `port`, keeping nothing on disk.
 pub async fn spawn_redis(port: u16) -> anyhow::Result<Child> {
     let child = std::process::Command::new("redis-server")
