@@ -51,10 +51,7 @@ impl MessageStore for SqlStore {
                 .map(|r| Ok(msg_from_row(r)?))
                 .collect::<Result<Vec<Msg>>>()
         })?;
-        Ok(match tail {
-            Some(t) => merge(t, sql, true, limit as usize),
-            None => sql,
-        })
+        Ok(with_tail(tail, sql, true, limit))
     }
 
     async fn history_group(
@@ -81,10 +78,7 @@ impl MessageStore for SqlStore {
                 .map(|r| Ok(msg_from_row(r)?))
                 .collect::<Result<Vec<Msg>>>()
         })?;
-        Ok(match tail {
-            Some(t) => merge(t, sql, true, limit as usize),
-            None => sql,
-        })
+        Ok(with_tail(tail, sql, true, limit))
     }
 
     async fn inbox_page(&self, user: u64, after: u64, upto: u64, limit: u32) -> Result<Vec<Msg>> {
@@ -111,9 +105,16 @@ impl MessageStore for SqlStore {
                 .filter(|m: &Result<Msg>| !matches!(m, Ok(m) if acked.contains(&m.id)))
                 .collect::<Result<Vec<Msg>>>()
         })?;
-        Ok(match tail {
-            Some(t) => merge(t, sql, false, limit as usize),
-            None => sql,
-        })
+        Ok(with_tail(tail, sql, false, limit))
+    }
+}
+
+/// The rows read from the tables merged with what the log's tail had
+/// (newest first when `desc`), `limit` at most; the rows alone without a
+/// log (MySQL).
+fn with_tail(tail: Option<Vec<Msg>>, sql: Vec<Msg>, desc: bool, limit: u32) -> Vec<Msg> {
+    match tail {
+        Some(t) => merge(t, sql, desc, limit as usize),
+        None => sql,
     }
 }
