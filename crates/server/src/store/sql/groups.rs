@@ -99,13 +99,6 @@ impl GroupStore for SqlStore {
         };
         retrying!(on!(self, write, |p, q| {
             let mut tx = p.begin().await?;
-            // The joiner first, as `delete_account` locks it: the deletion
-            // of their account and this join exclude each other, and a
-            // deleted account joins nothing.
-            lock!(&mut *tx, q::LOCK_ME, u);
-            if !exists!(&mut *tx, q::USER, u) {
-                return Ok(Join::NoSuchGroup);
-            }
             // A delete of the group (or an invite) under way, here or on
             // another Galera node, and this join exclude each other.
             lock!(&mut *tx, q::LOCK_GROUP, g);

@@ -162,7 +162,6 @@ pub mod sqlite {
     pub const LOCK_PAIR: &str = "SELECT id FROM users WHERE id IN (?, ?)";
     pub const LOCK_USER: &str = super::common::USER;
     pub const LOCK_GROUP: &str = "SELECT id FROM chat_groups WHERE id = ?";
-    pub const LOCK_ME: &str = "SELECT id FROM users WHERE id = ?";
     pub const HISTORY_WITH: &str = "SELECT * FROM (\
          SELECT id, sender_id, recipient_id, group_id, text, cid, ts FROM messages \
          WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
@@ -215,9 +214,6 @@ pub mod mysql {
     /// and the group's deletion run one after the other, on one server or
     /// across Galera nodes (where the loser is rolled back and retried).
     pub const LOCK_GROUP: &str = "UPDATE chat_groups SET lock_seq = lock_seq + 1 WHERE id = ?";
-    /// Locks one user's row by writing it (see `LOCK_PAIR`): a join and
-    /// the deletion of the joiner's account exclude each other.
-    pub const LOCK_ME: &str = "UPDATE users SET lock_seq = lock_seq + 1 WHERE id = ?";
     pub const HISTORY_WITH: &str = "(SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
          FROM messages WHERE sender_id = ? AND recipient_id = ? AND id < ? ORDER BY id DESC LIMIT ?) \
          UNION ALL (SELECT id, sender_id, recipient_id, group_id, text, cid, ts \
