@@ -25,6 +25,9 @@ thread_local! {
     static CONNS: RefCell<HashMap<String, Connection>> = RefCell::new(HashMap::new());
 }
 
+/// A message found by its `cid`, and who has not acked it yet.
+pub type SentWithCid = (Msg, Vec<u64>);
+
 /// Inline reads of one SQLite file.
 #[derive(Debug, Clone)]
 pub struct InlineReads {
@@ -103,18 +106,33 @@ impl InlineReads {
         Ok(SnapshotRow::decode(rows))
     }
 
-    /// The message `from` sent with this `cid`.
-    pub fn msg_by_cid(&self, from: u64, cid: &str) -> rusqlite::Result<Option<Msg>> {
+    /// For each `(from, cid)`, the message sent with it and who has not
+    /// acked it yet; all read in one transaction, so a writer batch's
+    /// probes share one read lock instead of taking one each.
+    pub fn msgs_by_cid(&self, keys: &[(u64, &str)]) -> rusqlite::Result<Vec<Option<SentWithCid>>> {
         self.with(|c| {
-            c.prepare_cached(common::MSG_BY_CID)?
-                .query_row(params![from as i64, cid], msg_from)
-                .optional()
+            let tx = c.unchecked_transaction()?;
+            let mut by_cid = tx.prepare_cached(common::MSG_BY_CID)?;
+            let mut holders = tx.prepare_cached(common::INBOX_HOLDERS)?;
+            let mut found = Vec::with_capacity(keys.len());
+            for &(from, cid) in keys {
+                let Some(m) = by_cid
+                    .query_row(params![from as i64, cid], msg_from)
+                    .optional()?
+                else {
+                    found.push(None);
+                    continue;
+                };
+                let ids = holders
+                    .query_map(params![m.id as i64], |r| r.get::<_, i64>(0))?
+                    .map(|r| r.map(|v| v as u64))
+                    .collect::<rusqlite::Result<Vec<u64>>>()?;
+                found.push(Some((m, ids)));
+            }
+            drop((by_cid, holders));
+            tx.commit()?;
+            Ok(found)
         })
-    }
-
-    /// Who has not acked a message yet.
-    pub fn inbox_holders(&self, id: u64) -> rusqlite::Result<Vec<u64>> {
-        self.ids(common::INBOX_HOLDERS, &[id as i64])
     }
 
     /// A group's members.

@@ -428,32 +428,65 @@ impl Journal {
         let mut out: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
         let mut retries: Vec<(usize, usize)> = Vec::new();
         let mut first_cid: HashMap<(u64, &str), usize> = HashMap::new();
-        let mut items = Vec::with_capacity(ops.len());
+        // The cids of this batch that are neither repeated in it nor in the
+        // tail: SQLite is asked about them all in one read.
+        let mut probe: Vec<usize> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
-            let m = match op {
-                WriteOp::Ack { user, ids } => {
-                    out[i] = Some(WriteOutcome::Acked);
-                    if !ids.is_empty() {
-                        items.push(Item::Ack {
-                            user: *user,
-                            ids: ids.clone(),
-                        });
+            match op {
+                WriteOp::Ack { .. } => out[i] = Some(WriteOutcome::Acked),
+                WriteOp::Msg(m) => {
+                    let Some(cid) = m.cid.as_deref() else {
+                        continue;
+                    };
+                    if let Some(&first) = first_cid.get(&(m.from, cid)) {
+                        retries.push((i, first));
+                        continue;
                     }
-                    continue;
-                }
-                WriteOp::Msg(m) => m,
-            };
-            if let Some(cid) = m.cid.as_deref() {
-                if let Some(&first) = first_cid.get(&(m.from, cid)) {
-                    retries.push((i, first));
-                    continue;
-                }
-                first_cid.insert((m.from, cid), i);
-                if let Some(dup) = self.duplicate(m.from, cid)? {
-                    out[i] = Some(WriteOutcome::Msg(dup));
-                    continue;
+                    first_cid.insert((m.from, cid), i);
+                    match self.duplicate_in_tail(m.from, cid) {
+                        Some(dup) => out[i] = Some(WriteOutcome::Msg(dup)),
+                        None => probe.push(i),
+                    }
                 }
             }
+        }
+        if !probe.is_empty() {
+            // The tail was read first: a part the applier moves meanwhile
+            // is in SQLite by the time SQLite is read.
+            let keys: Vec<(u64, &str)> = probe
+                .iter()
+                .filter_map(|&i| match &ops[i] {
+                    WriteOp::Msg(m) => Some((m.from, m.cid.as_deref()?)),
+                    WriteOp::Ack { .. } => None,
+                })
+                .collect();
+            let found = self.inline.msgs_by_cid(&keys).map_err(lite)?;
+            let t = self.tail();
+            for (&i, hit) in probe.iter().zip(found) {
+                if let Some((m, holders)) = hit {
+                    let recipients = holders
+                        .into_iter()
+                        .filter(|&u| !t.acked(u).contains(&m.id))
+                        .collect();
+                    out[i] = Some(WriteOutcome::Msg(duplicate_of(new_msg(m), recipients)));
+                }
+            }
+        }
+        let repeated: HashSet<usize> = retries.iter().map(|&(i, _)| i).collect();
+        let mut items = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            if out[i].is_some() || repeated.contains(&i) {
+                if let WriteOp::Ack { user, ids } = op
+                    && !ids.is_empty()
+                {
+                    items.push(Item::Ack {
+                        user: *user,
+                        ids: ids.clone(),
+                    });
+                }
+                continue;
+            }
+            let WriteOp::Msg(m) = op else { continue };
             if verify && let Some(why) = self.refusal(m)? {
                 out[i] = Some(WriteOutcome::Msg(Stored::Refused(why)));
                 continue;
@@ -544,34 +577,15 @@ impl Journal {
         Ok(())
     }
 
-    /// The outcome of a `cid` the sender used before, if any: its original
-    /// and those who have not acked it.
-    fn duplicate(&self, from: u64, cid: &str) -> Result<Option<Stored>> {
-        let found = {
-            let t = self.tail();
-            t.by_cid(from, cid)
-                .map(|e| (e.msg.clone(), t.holders(e.msg.id).unwrap_or_default()))
-        };
-        let (msg, recipients) = match found {
-            Some(f) => f,
-            None => {
-                let Some(m) = self.inline.msg_by_cid(from, cid).map_err(lite)? else {
-                    return Ok(None);
-                };
-                let holders = self.inline.inbox_holders(m.id).map_err(lite)?;
-                let t = self.tail();
-                let recipients = holders
-                    .into_iter()
-                    .filter(|&u| !t.acked(u).contains(&m.id))
-                    .collect();
-                (new_msg(m), recipients)
-            }
-        };
-        Ok(Some(Stored::Duplicate {
-            id: msg.id,
-            ts: msg.ts,
-            again: Some(Box::new(Redeliver { msg, recipients })),
-        }))
+    /// The outcome of a `cid` the sender used before, when the tail has
+    /// it: its original and those who have not acked it.
+    fn duplicate_in_tail(&self, from: u64, cid: &str) -> Option<Stored> {
+        let t = self.tail();
+        let e = t.by_cid(from, cid)?;
+        Some(duplicate_of(
+            e.msg.clone(),
+            t.holders(e.msg.id).unwrap_or_default(),
+        ))
     }
 
     /// Whether the rule `m` was accepted under still holds.
@@ -650,6 +664,15 @@ impl Journal {
     /// The SQLite file the log applies to.
     pub fn db(&self) -> &str {
         &self.db
+    }
+}
+
+/// A retried `cid`'s outcome: the original, sent again to `recipients`.
+fn duplicate_of(msg: NewMsg, recipients: Vec<u64>) -> Stored {
+    Stored::Duplicate {
+        id: msg.id,
+        ts: msg.ts,
+        again: Some(Box::new(Redeliver { msg, recipients })),
     }
 }
 

@@ -163,3 +163,84 @@ async fn reads_merge_the_tail_while_the_applier_runs() {
         assert_eq!(len, 0);
     }
 }
+
+/// One batch mixing every kind of `cid`: retries of messages already in
+/// SQLite (one acked, one not), a retry of one still in the tail, a cid
+/// repeated inside the batch, new ones and an ack, each answered in place
+/// and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_resolves_cids_from_sqlite_the_tail_and_itself_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let opts = StoreOptions {
+        log_apply_every: Duration::from_secs(3600),
+        ..StoreOptions::default()
+    };
+    let store = SqlStore::open(&url, &opts).await.unwrap();
+    let a = store.create_user("a", "x", 1).await.unwrap();
+    let b = store.create_user("b", "x", 1).await.unwrap();
+    let c = store.create_user("c", "x", 1).await.unwrap();
+    store
+        .write_batch(&[
+            msg(1, a, b, "old1"),
+            msg(2, a, b, "old2"),
+            msg(3, c, b, "old1"),
+        ])
+        .await
+        .unwrap();
+    store
+        .write_batch(&[WriteOp::Ack {
+            user: b,
+            ids: vec![1],
+        }])
+        .await
+        .unwrap();
+    // Closing applies the log: these are in SQLite now, with the ack.
+    store.close().await;
+    let store = SqlStore::open(&url, &opts).await.unwrap();
+    assert!(store.journal.as_ref().unwrap().holders(2).is_none());
+    // One more that stays in the tail.
+    store.write_batch(&[msg(4, a, b, "tail")]).await.unwrap();
+
+    let out = store
+        .write_batch(&[
+            msg(10, a, b, "old2"),
+            msg(11, a, b, "new1"),
+            msg(12, a, b, "old1"),
+            WriteOp::Ack {
+                user: b,
+                ids: vec![4],
+            },
+            msg(13, a, b, "tail"),
+            msg(14, a, b, "new1"),
+            msg(15, c, b, "old1"),
+            msg(16, b, a, "old1"),
+        ])
+        .await
+        .unwrap();
+    let dup = |o: &WriteOutcome| match o {
+        WriteOutcome::Msg(Stored::Duplicate { id, again, .. }) => {
+            Some((*id, again.as_ref().map(|r| r.recipients.clone())))
+        }
+        _ => None,
+    };
+    // old2 is in SQLite and b holds it; old1 was acked: nobody gets it again.
+    assert_eq!(dup(&out[0]), Some((2, Some(vec![b]))));
+    assert!(matches!(out[1], WriteOutcome::Msg(Stored::New { .. })));
+    assert_eq!(dup(&out[2]), Some((1, Some(vec![]))));
+    assert!(matches!(out[3], WriteOutcome::Acked));
+    assert_eq!(dup(&out[4]), Some((4, Some(vec![b]))));
+    // new1 again within the batch: the first one's id, nothing resent.
+    assert_eq!(dup(&out[5]), Some((11, None)));
+    // The same cid from another sender is that sender's own.
+    assert_eq!(dup(&out[6]), Some((3, Some(vec![b]))));
+    assert!(matches!(out[7], WriteOutcome::Msg(Stored::New { .. })));
+    // Stored: 1..4, then 11 and 16; b's inbox lost 1 and 4 to the acks.
+    let inbox = store
+        .inbox_page(b, 0, crate::ids::MAX_ID, 100)
+        .await
+        .unwrap();
+    let ids: Vec<u64> = inbox.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![2, 3, 11]);
+    store.close().await;
+}
