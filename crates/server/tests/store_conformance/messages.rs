@@ -213,7 +213,7 @@ async fn windows_suite(s: &dyn Store) {
     assert_eq!(history(0, None).await, vec![16, 15, 14, 13, 12, 11, 10]);
     // Nothing sent while b was out reached b's inbox.
     let inbox: Vec<u64> = s
-        .inbox_page(b, 0, u64::MAX >> 11, 100)
+        .inbox_page(b, 0, 1 << 50, 100)
         .await
         .unwrap()
         .iter()
@@ -291,6 +291,50 @@ async fn verified_at_commit_suite(s: &dyn Store) {
     assert_eq!(
         out[0],
         WriteOutcome::Msg(Stored::Refused(Refusal::NotFriend))
+    );
+    let ids = |v: Vec<chat_proto::Msg>| v.iter().map(|m| m.id).collect::<Vec<u64>>();
+    // A refusal beside everything else a batch carries: the ack and the
+    // accepted message take effect once, a cid retried in the batch is
+    // refused like its first, and the refused cid stays free.
+    befriend(s, a, c).await;
+    let inbox_b = || async { ids(s.inbox_page(b, 0, 1 << 50, 10).await.unwrap()) };
+    assert!(inbox_b().await.contains(&30));
+    let out = s
+        .write_batch(&[
+            msg(40, a, Target::User(b), "no longer a friend", Some("k1")),
+            WriteOp::Ack {
+                user: b,
+                ids: vec![30],
+            },
+            msg(41, a, Target::User(b), "no longer a friend", Some("k1")),
+            msg(42, a, Target::User(c), "a new friend", Some("k2")),
+            msg(43, a, Target::Group(g), "still a member", None),
+        ])
+        .await
+        .unwrap();
+    let refused = WriteOutcome::Msg(Stored::Refused(Refusal::NotFriend));
+    assert_eq!(out[0], refused);
+    assert_eq!(out[1], WriteOutcome::Acked);
+    assert_eq!(out[2], refused);
+    assert!(
+        matches!(&out[3], WriteOutcome::Msg(Stored::New { recipients }) if recipients == &vec![c]),
+        "{out:?}"
+    );
+    assert!(
+        matches!(out[4], WriteOutcome::Msg(Stored::New { .. })),
+        "{out:?}"
+    );
+    assert_eq!(ids(s.history_with(a, c, None, 10).await.unwrap()), vec![42]);
+    let left = inbox_b().await;
+    assert!(!left.contains(&30) && !left.contains(&40), "{left:?}");
+    befriend(s, a, b).await;
+    let out = s
+        .write_batch(&[msg(44, a, Target::User(b), "friends again", Some("k1"))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], WriteOutcome::Msg(Stored::New { .. })),
+        "{out:?}"
     );
 }
 

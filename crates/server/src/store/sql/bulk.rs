@@ -92,6 +92,29 @@ pub fn chunks_of<T>(items: &[T], max: usize) -> Vec<&[T]> {
     out
 }
 
+/// Splits items into runs of at most `max`, each padded to the next size
+/// in [`SIZES`] by repeating its last item: one statement (one round trip)
+/// per run, for statements a repeated term does not change (a lookup or
+/// a delete of pairs).
+pub fn padded<T: Copy>(items: &[T], max: usize) -> Vec<Vec<T>> {
+    items
+        .chunks(max.max(1))
+        .map(|run| {
+            let size = SIZES
+                .iter()
+                .rev()
+                .copied()
+                .find(|&s| s >= run.len())
+                .unwrap_or(run.len());
+            let mut v = run.to_vec();
+            if let Some(&last) = run.last() {
+                v.resize(size, last);
+            }
+            v
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +137,28 @@ mod tests {
                 .all(|c| c.len() <= 256)
         );
         assert!(pick(&SQLITE_MESSAGES, 64).matches('(').count() == 65);
+    }
+
+    #[test]
+    fn padded_runs_keep_every_item_and_fill_with_the_last() {
+        for n in 1..600 {
+            let items: Vec<usize> = (0..n).collect();
+            let runs = padded(&items, MAX_ACKS);
+            assert_eq!(runs.len(), n.div_ceil(MAX_ACKS));
+            let mut seen = Vec::new();
+            for run in &runs {
+                assert!(SIZES.contains(&run.len()) && run.len() <= MAX_ACKS);
+                let distinct: Vec<usize> = run.iter().copied().fold(Vec::new(), |mut v, x| {
+                    if v.last() != Some(&x) {
+                        v.push(x);
+                    }
+                    v
+                });
+                seen.extend(distinct);
+            }
+            assert_eq!(seen, items);
+        }
+        assert_eq!(padded(&[7, 8, 9], 256), vec![vec![7, 8, 9, 9]]);
+        assert!(padded::<u8>(&[], 256).is_empty());
     }
 }
